@@ -1,0 +1,42 @@
+"""The `ics` command. Each domain adds its own commands through a `register(app)` function."""
+
+from __future__ import annotations
+
+import typer
+
+from integrated_care import __version__
+
+app = typer.Typer(
+    name="ics",
+    help="integrated-care: the operating platform of an English Integrated Care System.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+def _register_domains() -> None:
+    # Imported here so that `ics --help` lists every domain's commands in one place.
+    from integrated_care.accounts import cli as accounts_cli
+    from integrated_care.demo import cli as demo_cli
+    from integrated_care.footprint import cli as footprint_cli
+    from integrated_care.web import cli as web_cli
+
+    for module in (footprint_cli, accounts_cli, web_cli, demo_cli):
+        module.register(app)
+
+
+_register_domains()
+
+
+def main() -> None:
+    app()

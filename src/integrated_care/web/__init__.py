@@ -1,0 +1,1 @@
+"""The web app: assembles each domain's routes, templates and static assets."""

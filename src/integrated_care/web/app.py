@@ -1,0 +1,56 @@
+"""The FastAPI application: each domain's routes, the shared layout, static assets, errors.
+
+``web`` only assembles. Pages and their JSON twins live with the domain that owns the data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+
+from integrated_care import __version__
+from integrated_care.runtime import Runtime
+from integrated_care.web import errors, pages
+from integrated_care.web.navigation import add_page_context
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(runtime: Runtime | None = None) -> FastAPI:
+    """Build the web app over a runtime (settings + stores); one per process."""
+    runtime = runtime or Runtime()
+    app = FastAPI(
+        title="integrated-care",
+        version=__version__,
+        description=(
+            "The operating platform of an English Integrated Care System: footprint, accounts, "
+            "audit, and (as they land) population health, shared care record, finance, "
+            "governance, care coordination, workforce and oversight. Every page's figures are "
+            "also served here as JSON."
+        ),
+        openapi_url="/api/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    runtime.engine  # noqa: B018 - migrate the store before the first request, not during one
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    add_page_context()
+    errors.install(app)
+
+    # Domains are imported here, not at module top, so `web` stays a thin assembler.
+    from integrated_care.accounts import web as accounts_web
+    from integrated_care.footprint import routes as footprint_routes
+
+    accounts_web.install(app)
+    app.include_router(footprint_routes.router)
+    app.include_router(pages.router)
+    return app
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The runtime the app was built over (a FastAPI dependency)."""
+    return request.app.state.runtime

@@ -1,0 +1,65 @@
+"""Errors as people expect them: JSON (or FHIR OperationOutcome) for APIs, NHS.UK pages for people."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from integrated_care.web.templating import render
+
+TITLES = {
+    400: "There is a problem with your request",
+    401: "You need to sign in",
+    403: "You do not have permission to see this page",
+    404: "Page not found",
+    405: "That action is not allowed here",
+    409: "That conflicts with what is already stored",
+    422: "There is a problem with what you entered",
+    429: "Too many attempts",
+}
+
+
+def wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith(("/api/", "/fhir")) or "application/json" in request.headers.get(
+        "accept", ""
+    ).split(",")[0]
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    headers = getattr(exc, "headers", None)
+    if wants_json(request):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+    if exc.status_code == 401:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/sign-in?next={quote(target, safe='')}", status_code=303)
+    return render(
+        request,
+        "error.html",
+        {"status": exc.status_code, "title": TITLES.get(exc.status_code, "Something went wrong"),
+         "detail": exc.detail, "page_title": TITLES.get(exc.status_code, "Error")},
+        status_code=exc.status_code,
+    )
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+    problems = [
+        {"where": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in exc.errors()
+    ]
+    if wants_json(request):
+        return JSONResponse({"detail": problems}, status_code=422)
+    return render(
+        request,
+        "error.html",
+        {"status": 422, "title": TITLES[422], "problems": problems, "page_title": TITLES[422]},
+        status_code=422,
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
