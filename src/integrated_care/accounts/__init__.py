@@ -1,0 +1,1 @@
+"""Accounts: users, roles, the organisations they act for, sessions, tokens, policy, audit."""

@@ -1,0 +1,1 @@
+"""`ics demo`: build a realistic synthetic ICS end to end and serve it."""

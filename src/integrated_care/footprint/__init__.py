@@ -1,0 +1,1 @@
+"""Footprint: the ICS, its places, PCNs, practices, organisations and LSOAs."""
