@@ -1,0 +1,27 @@
+# The two commands a new developer needs: `make demo` and `make test`.
+# Both install what they need first (scripts/setup.sh), so they work on a fresh clone.
+
+.PHONY: demo test setup setup-test lint format
+
+export PATH := $(HOME)/.local/bin:$(PATH)
+
+demo: setup
+	uv run --frozen ics demo
+
+test: setup-test
+	uv run --frozen ruff check src tests scripts
+	uv run --frozen ruff format --check src tests scripts
+	uv run --frozen pytest
+
+setup:
+	bash scripts/setup.sh
+
+setup-test:
+	bash scripts/setup.sh --test
+
+lint:
+	uv run ruff check src tests scripts
+
+format:
+	uv run ruff format src tests scripts
+	uv run ruff check --fix src tests scripts
