@@ -9,14 +9,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrated_care import db
-from integrated_care.settings import Settings, get_settings
+from integrated_care.settings import Settings
 
 
 @dataclass
 class Runtime:
     """What every command and the web app share: settings, the engine, a session factory."""
 
-    settings: Settings = field(default_factory=get_settings)
+    settings: Settings = field(default_factory=Settings)
 
     @cached_property
     def engine(self) -> Engine:
