@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import click
 import typer
 from typer.testing import CliRunner
 
 from integrated_care.cli import app
 
 
-def _command_paths(group: click.Command, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def _command_paths(group: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     paths = [prefix]
-    if isinstance(group, click.Group):
-        for name, sub in group.commands.items():
-            paths += _command_paths(sub, (*prefix, name))
+    # Typer vendors its own click, so look for sub-commands rather than a click.Group type.
+    for name, sub in getattr(group, "commands", {}).items():
+        paths += _command_paths(sub, (*prefix, name))
     return paths
 
 

@@ -65,14 +65,19 @@ def _roster() -> list[dict[str, Any]]:
 
 
 def _organisation_for(session: Session, acts_for: str) -> tuple[str, str]:
-    """The first organisation of a type in the footprint (the ICB itself for 'icb')."""
+    """The first organisation of the first type in `acts_for` ("a|b|c") the footprint has.
+
+    Not every ICS has every kind of trust (some run community services from a combined
+    mental-health and community trust), hence the fallbacks.
+    """
     from integrated_care.footprint.services import list_organisations
 
-    orgs = list_organisations(session, org_type=acts_for)
-    if not orgs:
-        raise RuntimeError(f"the footprint has no organisation of type {acts_for!r}")
-    org = sorted(orgs, key=lambda o: o.org_code)[0]
-    return org.org_code, org.name
+    for org_type in acts_for.split("|"):
+        orgs = list_organisations(session, org_type=org_type)
+        if orgs:
+            org = sorted(orgs, key=lambda o: o.org_code)[0]
+            return org.org_code, org.name
+    raise RuntimeError(f"the footprint has no organisation of type {acts_for!r}")
 
 
 def build_footprint_step(runtime: Runtime, state: DemoState) -> str:
@@ -80,18 +85,18 @@ def build_footprint_step(runtime: Runtime, state: DemoState) -> str:
 
     with runtime.transaction() as session:
         summary = build_footprint(session, state.icb, replace=True)
-    return (f"{summary.n_places} places, {summary.n_pcns} PCNs, {summary.n_practices} practices, "
-            f"{summary.n_organisations} organisations")
+    return (f"{summary.places} places, {summary.pcns} PCNs, {summary.practices} practices, "
+            f"{summary.organisations} organisations")
 
 
 def create_users_step(runtime: Runtime, state: DemoState) -> str:
-    from integrated_care.accounts.services import create_user, find_user
+    from integrated_care.accounts.services import create_user, get_user
 
     users = []
     with runtime.transaction() as session:
         for entry in _roster():
             code, name = _organisation_for(session, entry["acts_for"])
-            if find_user(session, entry["username"]) is None:
+            if get_user(session, entry["username"]) is None:
                 create_user(session, entry["username"], state.password, entry["roles"], code,
                             display_name=entry["display_name"], actor="ics demo")
             users.append(DemoUser(entry["username"], entry["display_name"], entry["roles"],
