@@ -16,10 +16,32 @@ MODULES = ROOT / "node_modules"
 VENDOR = ROOT / "src" / "integrated_care" / "web" / "static" / "vendor"
 
 FILES = {
-    "nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.css": "nhsuk/nhsuk-frontend.min.css",
     "nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.js": "nhsuk/nhsuk-frontend.min.js",
 }
 FOLDERS = {"nhsuk-frontend/dist/nhsuk/assets": "nhsuk/assets"}
+
+
+def _compile_nhsuk_css(target: Path) -> None:
+    """Compile the NHS.UK frontend's Sass without the remote font (see assets/nhsuk.scss)."""
+    source = ROOT / "assets" / "nhsuk.scss"
+    lock = ROOT / "package-lock.json"
+    if target.exists() and target.stat().st_mtime > max(
+        source.stat().st_mtime, lock.stat().st_mtime
+    ):
+        return  # already built from these inputs
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            str(MODULES / ".bin" / "sass"),
+            f"--load-path={MODULES}",
+            "--style=compressed",
+            "--no-source-map",
+            "--quiet",
+            str(source),
+            str(target),
+        ],
+        check=True,
+    )
 
 
 def main() -> int:
@@ -32,11 +54,18 @@ def main() -> int:
         shutil.copyfile(MODULES / src, target)
     for src, dest in FOLDERS.items():
         shutil.copytree(MODULES / src, VENDOR / dest, dirs_exist_ok=True)
+    _compile_nhsuk_css(VENDOR / "nhsuk" / "nhsuk-frontend.min.css")
     # Vega, Vega-Lite, vega-embed and the CSP-safe expression interpreter in one script.
     subprocess.run(
-        [str(MODULES / ".bin" / "esbuild"), str(ROOT / "assets" / "charts.mjs"), "--bundle",
-         "--minify", "--format=iife", "--log-level=warning",
-         f"--outfile={VENDOR / 'charts.js'}"],
+        [
+            str(MODULES / ".bin" / "esbuild"),
+            str(ROOT / "assets" / "charts.mjs"),
+            "--bundle",
+            "--minify",
+            "--format=iife",
+            "--log-level=warning",
+            f"--outfile={VENDOR / 'charts.js'}",
+        ],
         check=True,
     )
     print(f"front-end assets copied to {VENDOR.relative_to(ROOT)}")

@@ -70,7 +70,7 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "heads") -> None:
+def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the operational store's schema up to `revision` (default: the newest)."""
     command.upgrade(alembic_config(engine), revision)
 

@@ -10,7 +10,7 @@ for (const el of document.querySelectorAll(".ics-chart[data-spec-id]")) {
   if (!specEl || !window.icsCharts) continue;
   const spec = JSON.parse(specEl.textContent);
   window.icsCharts.vegaEmbed(el, spec, {
-    actions: { export: true, source: false, compiled: false, editor: false },
+    actions: false,
     ast: true,
     expr: window.icsCharts.expressionInterpreter,
     renderer: "svg",
