@@ -4,6 +4,8 @@ Alembic's autogenerate check (tests/test_migrations.py) compares this metadata w
 the migrations build, so a model change without a migration fails the tests.
 """
 
+from integrated_care.accounts import models as _accounts  # noqa: F401
 from integrated_care.db import Base
+from integrated_care.footprint import models as _footprint  # noqa: F401
 
 __all__ = ["Base"]

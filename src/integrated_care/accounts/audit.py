@@ -1,0 +1,273 @@
+"""The audit log: append-only and hash-chained, written by every module.
+
+Each row's ``hash`` is the SHA-256 of a canonical serialisation of its fields and the previous
+row's hash, so editing, inserting or deleting a row anywhere breaks the chain from that row on;
+``verify_chain`` finds the first broken row. Database triggers (created by the migration) also
+refuse UPDATE and DELETE, so tampering needs deliberate schema changes first.
+
+Appends are serialised: PostgreSQL takes a transaction-level advisory lock before reading the
+chain head; SQLite takes its single write lock (BEGIN IMMEDIATE) before reading it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from integrated_care import db
+from integrated_care.accounts.models import AuditEvent
+
+GENESIS_HASH = "0" * 64
+OUTCOMES = ("success", "denied", "failure")
+# An arbitrary, fixed 64-bit key for pg_advisory_xact_lock: "the audit chain head".
+_PG_CHAIN_LOCK = 0x1C5_A0D1_7C4A1
+_LIMITS = {
+    "actor": 150,
+    "actor_organisation": 20,
+    "action": 80,
+    "record_type": 80,
+    "record_id": 200,
+    "client": 100,
+}
+_HASHED_FIELDS = (
+    "id",
+    "occurred_at",
+    "actor",
+    "actor_organisation",
+    "action",
+    "record_type",
+    "record_id",
+    "reason",
+    "outcome",
+    "detail",
+    "client",
+    "prev_hash",
+)
+
+
+def _utc_iso(value: datetime) -> str:
+    # SQLite hands datetimes back naive; every stamp this module writes is UTC.
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _canonical(event: AuditEvent) -> bytes:
+    fields: dict[str, Any] = {name: getattr(event, name) for name in _HASHED_FIELDS}
+    fields["occurred_at"] = _utc_iso(event.occurred_at)
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def compute_hash(event: AuditEvent) -> str:
+    """The hash a row should carry, given its fields and ``prev_hash``."""
+    return hashlib.sha256(_canonical(event)).hexdigest()
+
+
+def _plain_json(detail: dict[str, Any] | None) -> dict[str, Any] | None:
+    # Round-trip once so what is hashed is exactly what the database gives back.
+    if detail is None:
+        return None
+    return json.loads(json.dumps(detail, default=str, sort_keys=True))
+
+
+def _clip(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    return value[: _LIMITS[name]]
+
+
+def _lock_chain(session: Session) -> None:
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_CHAIN_LOCK})
+    elif connection.dialect.name == "sqlite":
+        raw = connection.connection.dbapi_connection
+        # pysqlite opens a transaction lazily at the first write, after our read of the head;
+        # take the write lock first. A transaction that has already written holds it.
+        if raw is not None and not raw.in_transaction:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _head(session: Session) -> tuple[int, str]:
+    row = session.execute(
+        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    return (row.id, row.hash) if row else (0, GENESIS_HASH)
+
+
+def record_event(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    outcome: str,
+    record_type: str | None = None,
+    record_id: str | None = None,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+    organisation: str | None = None,
+    client: str | None = None,
+) -> AuditEvent:
+    """Append an event in the caller's transaction (it is kept only if that transaction commits).
+
+    `actor` is a username or "anonymous"; `organisation` the ODS code they act for; `reason` why
+    (e.g. the purpose a clinician gives); `outcome` one of "success", "denied", "failure".
+    """
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
+    _lock_chain(session)
+    last_id, last_hash = _head(session)
+    event = AuditEvent(
+        id=last_id + 1,
+        occurred_at=db.utcnow(),
+        actor=_clip("actor", actor) or "anonymous",
+        actor_organisation=_clip("actor_organisation", organisation),
+        action=_clip("action", action),
+        record_type=_clip("record_type", record_type),
+        record_id=_clip("record_id", None if record_id is None else str(record_id)),
+        reason=reason,
+        outcome=outcome,
+        detail=_plain_json(detail),
+        client=_clip("client", client),
+        prev_hash=last_hash,
+    )
+    event.hash = compute_hash(event)
+    session.add(event)
+    session.flush()
+    return event
+
+
+def record_event_now(sessions: sessionmaker[Session], **fields: Any) -> AuditEvent:
+    """Append an event in its own transaction, committed at once: for refusals and failures,
+    which must be recorded even though the request's own work is rolled back.
+
+    Takes the same keyword arguments as :func:`record_event`. On SQLite, do not call it while
+    holding an open write transaction on another session (it would wait for that lock).
+    """
+    with db.transaction(sessions) as session:
+        return record_event(session, **fields)
+
+
+def audit_request(
+    request: Any,
+    session: Session,
+    *,
+    action: str,
+    outcome: str = "success",
+    record_type: str | None = None,
+    record_id: str | None = None,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Audit what the current request did, as its principal, in the caller's transaction.
+
+    For other domains' routes: ``audit_request(request, session, action="record.read",
+    record_type="Patient", record_id=nhs_number, reason=purpose)``.
+    """
+    principal = getattr(request.state, "principal", None)
+    context = {"method": request.method, "path": request.url.path}
+    if principal is not None:
+        context["auth_method"] = principal.auth_method
+    return record_event(
+        session,
+        actor=principal.username if principal else "anonymous",
+        organisation=principal.organisation_code if principal else None,
+        action=action,
+        outcome=outcome,
+        record_type=record_type,
+        record_id=record_id,
+        reason=reason,
+        detail={**context, **(detail or {})},
+        client=request.client.host if request.client else None,
+    )
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    rows_checked: int
+    first_bad_id: int | None = None
+    problem: str | None = None
+    head_hash: str = GENESIS_HASH
+
+
+def verify_chain(session: Session, batch_size: int = 2000) -> ChainReport:
+    """Walk the whole log in order and report the first row whose chain does not hold."""
+    expected_id, prev_hash, checked = 1, GENESIS_HASH, 0
+    rows = session.scalars(
+        select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=batch_size)
+    )
+    for event in rows:
+        problem = None
+        if event.id != expected_id:
+            missing = (
+                f"{expected_id}"
+                if event.id == expected_id + 1
+                else (f"{expected_id}-{event.id - 1}")
+            )
+            problem = f"row(s) {missing} missing: the chain jumps to {event.id}"
+        elif event.prev_hash != prev_hash:
+            problem = "prev_hash does not match the previous row's hash"
+        elif compute_hash(event) != event.hash:
+            problem = "contents do not match the row's hash (the row was edited)"
+        if problem:
+            return ChainReport(False, checked, event.id, problem, prev_hash)
+        checked += 1
+        expected_id, prev_hash = event.id + 1, event.hash
+    return ChainReport(True, checked, None, None, prev_hash)
+
+
+def last_verification(session: Session) -> AuditEvent | None:
+    """The most recent "audit.verify" event: when the chain was last checked, by whom, result."""
+    return session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.action == "audit.verify")
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).first()
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    actor: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    record_type: str | None = None
+    record_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def search_events(
+    session: Session, where: AuditFilter, *, limit: int = 50, offset: int = 0
+) -> tuple[list[AuditEvent], int]:
+    """Events matching `where`, newest first, one page at a time; with the total count."""
+    conditions = [
+        column == value
+        for column, value in (
+            (AuditEvent.actor, where.actor),
+            (AuditEvent.action, where.action),
+            (AuditEvent.outcome, where.outcome),
+            (AuditEvent.record_type, where.record_type),
+            (AuditEvent.record_id, where.record_id),
+        )
+        if value
+    ]
+    if where.since is not None:
+        conditions.append(AuditEvent.occurred_at >= where.since)
+    if where.until is not None:
+        conditions.append(AuditEvent.occurred_at < where.until)
+    total = session.scalar(select(func.count()).select_from(AuditEvent).where(*conditions)) or 0
+    events = session.scalars(
+        select(AuditEvent)
+        .where(*conditions)
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return list(events), total
