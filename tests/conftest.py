@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,9 @@ class DatabaseTemplates:
         self.workdir = workdir
         self.tag = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
         self.templates: dict[tuple[str, str], str] = {}
-        self.clones: list[tuple[str, str]] = []
+        # PostgreSQL clones are dropped in the background while later tests run: DROP DATABASE
+        # is slow (it syncs to disk) and would otherwise add up at the end of the session.
+        self.dropper = ThreadPoolExecutor(max_workers=1)
 
     def _admin(self) -> Engine:
         return create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
@@ -79,18 +82,25 @@ class DatabaseTemplates:
         dbname = f"ics_t_{uuid.uuid4().hex[:12]}"
         with self._admin().connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{dbname}" TEMPLATE "{make_url(source).database}"'))
-        self.clones.append((backend, dbname))
         return self._pg_url(dbname)
 
-    def drop_all(self) -> None:
-        if not POSTGRES_URL:
-            return
-        names = [n for _, n in self.clones] + [
-            make_url(u).database for (b, _), u in self.templates.items() if b == "postgresql"
-        ]
+    def release(self, url: str) -> None:
+        """Discard a clone once its test is over."""
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            Path(parsed.database).unlink(missing_ok=True)
+        else:
+            self.dropper.submit(self._drop, parsed.database)
+
+    def _drop(self, name: str) -> None:
         with self._admin().connect() as conn:
-            for name in names:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def drop_all(self) -> None:
+        self.dropper.shutdown(wait=True)
+        for (backend, _), url in self.templates.items():
+            if backend == "postgresql":
+                self._drop(make_url(url).database)
 
 
 @pytest.fixture(scope="session")
@@ -112,15 +122,19 @@ def _build_test_footprint(session: Session) -> None:
 
 
 @pytest.fixture
-def empty_db_url(backend: str, db_templates: DatabaseTemplates) -> str:
+def empty_db_url(backend: str, db_templates: DatabaseTemplates) -> Iterator[str]:
     """A freshly migrated, empty operational store."""
-    return db_templates.clone(backend, "empty", None)
+    url = db_templates.clone(backend, "empty", None)
+    yield url
+    db_templates.release(url)
 
 
 @pytest.fixture
-def footprint_db_url(backend: str, db_templates: DatabaseTemplates) -> str:
+def footprint_db_url(backend: str, db_templates: DatabaseTemplates) -> Iterator[str]:
     """An operational store holding the real footprint of the test ICB."""
-    return db_templates.clone(backend, "footprint", _build_test_footprint)
+    url = db_templates.clone(backend, "footprint", _build_test_footprint)
+    yield url
+    db_templates.release(url)
 
 
 def _engine(url: str) -> Iterator[Engine]:
