@@ -9,8 +9,8 @@ demo: setup
 	uv run --frozen ics demo
 
 test: setup-test
-	uv run --frozen ruff check src tests scripts
-	uv run --frozen ruff format --check src tests scripts
+	uv run --frozen ruff check src tests scripts benchmarks
+	uv run --frozen ruff format --check src tests scripts benchmarks
 	uv run --frozen pytest
 
 setup:
@@ -20,8 +20,8 @@ setup-test:
 	bash scripts/setup.sh --test
 
 lint:
-	uv run ruff check src tests scripts
+	uv run ruff check src tests scripts benchmarks
 
 format:
-	uv run ruff format src tests scripts
-	uv run ruff check --fix src tests scripts
+	uv run ruff format src tests scripts benchmarks
+	uv run ruff check --fix src tests scripts benchmarks

@@ -20,7 +20,9 @@ def _run(data_dir: str, icb: str) -> float:
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "integrated_care", "demo", "--icb", icb, "--no-serve"],
-        env=env, check=True, stdout=subprocess.DEVNULL,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     return time.perf_counter() - started
 

@@ -24,7 +24,10 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", help="Print the version and exit.", is_eager=True,
+        False,
+        "--version",
+        help="Print the version and exit.",
+        is_eager=True,
         callback=_print_version,
     ),
 ) -> None:

@@ -10,8 +10,11 @@ from integrated_care.cli import app
 
 
 def _env(tmp_path) -> dict[str, str]:
-    return {"ICS_DATA_DIR": str(tmp_path / "ics-data"), "ICS_DATABASE_URL": "",
-            "ICS_CONFIG": str(tmp_path / "none.toml")}
+    return {
+        "ICS_DATA_DIR": str(tmp_path / "ics-data"),
+        "ICS_DATABASE_URL": "",
+        "ICS_CONFIG": str(tmp_path / "none.toml"),
+    }
 
 
 def test_demo_builds_then_reuses(tmp_path) -> None:
@@ -28,8 +31,9 @@ def test_demo_builds_then_reuses(tmp_path) -> None:
     second = runner.invoke(app, ["demo", "--no-serve"], env=_env(tmp_path))
     assert second.exit_code == 0, second.output
     assert "reused" in second.output and "done " not in second.output
-    assert json.loads((tmp_path / "ics-data" / "demo.json").read_text())["password"] == (
-        state["password"]
+    assert (
+        json.loads((tmp_path / "ics-data" / "demo.json").read_text())["password"]
+        == (state["password"])
     )
 
 

@@ -85,8 +85,10 @@ def build_footprint_step(runtime: Runtime, state: DemoState) -> str:
 
     with runtime.transaction() as session:
         summary = build_footprint(session, state.icb, replace=True)
-    return (f"{summary.places} places, {summary.pcns} PCNs, {summary.practices} practices, "
-            f"{summary.organisations} organisations")
+    return (
+        f"{summary.places} places, {summary.pcns} PCNs, {summary.practices} practices, "
+        f"{summary.organisations} organisations"
+    )
 
 
 def create_users_step(runtime: Runtime, state: DemoState) -> str:
@@ -97,10 +99,25 @@ def create_users_step(runtime: Runtime, state: DemoState) -> str:
         for entry in _roster():
             code, name = _organisation_for(session, entry["acts_for"])
             if get_user(session, entry["username"]) is None:
-                create_user(session, entry["username"], state.password, entry["roles"], code,
-                            display_name=entry["display_name"], actor="ics demo")
-            users.append(DemoUser(entry["username"], entry["display_name"], entry["roles"],
-                                  code, name, entry["does"]))
+                create_user(
+                    session,
+                    entry["username"],
+                    state.password,
+                    entry["roles"],
+                    code,
+                    display_name=entry["display_name"],
+                    actor="ics demo",
+                )
+            users.append(
+                DemoUser(
+                    entry["username"],
+                    entry["display_name"],
+                    entry["roles"],
+                    code,
+                    name,
+                    entry["does"],
+                )
+            )
     state.users = users
     return f"{len(users)} demo users"
 

@@ -19,11 +19,14 @@ def _print_sign_in(state: DemoState, url: str) -> None:
     for heading in ("username", "role", "acts for", "who they are"):
         table.add_column(heading)
     for u in state.users:
-        table.add_row(u.username, ", ".join(u.roles),
-                      f"{u.organisation_name} ({u.organisation_code})", u.does)
+        table.add_row(
+            u.username, ", ".join(u.roles), f"{u.organisation_name} ({u.organisation_code})", u.does
+        )
     console.print(table)
-    console.print(f"Sign in at [bold]{url}sign-in[/] with any username above and the password "
-                  f"[bold]{state.password}[/] (kept in the data directory's demo.json).")
+    console.print(
+        f"Sign in at [bold]{url}sign-in[/] with any username above and the password "
+        f"[bold]{state.password}[/] (kept in the data directory's demo.json)."
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -40,8 +43,10 @@ def register(app: typer.Typer) -> None:
 
         started = time.monotonic()
         runtime = Runtime()
-        console.print(f"[bold]integrated-care demo[/] for ICB {icb.upper()} "
-                      f"in {runtime.settings.data_dir.resolve()}")
+        console.print(
+            f"[bold]integrated-care demo[/] for ICB {icb.upper()} "
+            f"in {runtime.settings.data_dir.resolve()}"
+        )
 
         def report(step: str, description: str, outcome: str | None) -> None:
             if outcome is None:

@@ -1,6 +1,7 @@
-"""The footprint's public pages and their JSON twins under /api/footprint.
+"""The footprint's pages and their JSON twins under /api/footprint.
 
-The footprint is public information, so none of these routes needs a signed-in user.
+The footprint is public information, so only the validation report (an administrator's tool)
+needs a signed-in user.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
+from integrated_care.accounts.audit import audit_request
+from integrated_care.accounts.policy import Principal, require
 from integrated_care.footprint import services
 from integrated_care.footprint.charts import (
     imd_decile_chart,
@@ -25,6 +28,7 @@ from integrated_care.footprint.schemas import (
     ORG_TYPE_NOUNS,
     PCN_BAND,
     SECTOR_LABELS,
+    Finding,
     FootprintOverview,
     OrganisationDetail,
     OrganisationSummary,
@@ -309,3 +313,52 @@ def api_organisations(
 def api_organisation(request: Request, code: str) -> OrganisationDetail:
     with _session(request) as session:
         return _found(services.get_organisation(session, code), "organisation", code)
+
+
+# ---- validation (administrators) -----------------------------------------------------------
+
+
+def _validation(request: Request) -> list[Finding]:
+    with request.app.state.runtime.sessions() as session, session.begin():
+        _overview(session)
+        findings = services.validate_footprint(session)
+        audit_request(
+            request,
+            session,
+            action="footprint.validate",
+            record_type="footprint",
+            detail={
+                "errors": sum(f.severity == "error" for f in findings),
+                "warnings": sum(f.severity == "warning" for f in findings),
+            },
+        )
+    return findings
+
+
+@router.get(
+    "/api/footprint/validation",
+    tags=["footprint"],
+    summary="Validation findings for the footprint (administrators)",
+    response_model=list[Finding],
+)
+def validation_api(
+    request: Request, _: Principal = Depends(require("footprint:manage"))
+) -> list[Finding]:
+    return _validation(request)
+
+
+@router.get("/footprint/validation", response_class=HTMLResponse, include_in_schema=False)
+def validation_page(
+    request: Request, _: Principal = Depends(require("footprint:manage"))
+) -> HTMLResponse:
+    findings = _validation(request)
+    return render(
+        request,
+        "footprint/validation.html",
+        {
+            "page_title": "Footprint validation",
+            "errors": [f for f in findings if f.severity == "error"],
+            "warnings": [f for f in findings if f.severity == "warning"],
+            "breadcrumbs": _crumbs(("Footprint", "/footprint"), ("Validation", "")),
+        },
+    )

@@ -19,8 +19,12 @@ def bar_chart(
     colour_field: str | None = None,
 ) -> dict[str, Any]:
     """A bar per row, sorted by value, largest first."""
-    cat = {"field": category, "type": "nominal", "title": category_title, "sort": "-x"
-           if horizontal else "-y"}
+    cat = {
+        "field": category,
+        "type": "nominal",
+        "title": category_title,
+        "sort": "-x" if horizontal else "-y",
+    }
     val = {"field": value, "type": "quantitative", "title": value_title}
     encoding: dict[str, Any] = {"y": cat, "x": val} if horizontal else {"x": cat, "y": val}
     encoding["tooltip"] = [

@@ -1,4 +1,4 @@
-"""Errors as people expect them: JSON (or FHIR OperationOutcome) for APIs, NHS.UK pages for people."""
+"""Errors as people expect them: JSON for APIs, NHS.UK pages for people."""
 
 from __future__ import annotations
 
@@ -25,9 +25,10 @@ TITLES = {
 
 def wants_json(request: Request) -> bool:
     path = request.url.path
-    return path.startswith(("/api/", "/fhir")) or "application/json" in request.headers.get(
-        "accept", ""
-    ).split(",")[0]
+    return (
+        path.startswith(("/api/", "/fhir"))
+        or "application/json" in request.headers.get("accept", "").split(",")[0]
+    )
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -40,8 +41,12 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     return render(
         request,
         "error.html",
-        {"status": exc.status_code, "title": TITLES.get(exc.status_code, "Something went wrong"),
-         "detail": exc.detail, "page_title": TITLES.get(exc.status_code, "Error")},
+        {
+            "status": exc.status_code,
+            "title": TITLES.get(exc.status_code, "Something went wrong"),
+            "detail": exc.detail,
+            "page_title": TITLES.get(exc.status_code, "Error"),
+        },
         status_code=exc.status_code,
     )
 

@@ -39,8 +39,11 @@ def _page_context(request: Request) -> dict[str, Any]:
     principal = getattr(request.state, "principal", None)
     path = request.url.path
     items = [
-        {"text": i.text, "href": i.href,
-         "current": path == i.href or (i.href != "/" and path.startswith(i.href + "/"))}
+        {
+            "text": i.text,
+            "href": i.href,
+            "current": path == i.href or (i.href != "/" and path.startswith(i.href + "/")),
+        }
         for i in NAV_ITEMS
         if i.permission is None or (principal is not None and allows(principal, i.permission))
     ]

@@ -36,15 +36,25 @@ def api_reference(request: Request) -> HTMLResponse:
     operations: list[dict[str, Any]] = []
     for path, methods in sorted(spec["paths"].items()):
         for method, op in methods.items():
-            operations.append({
-                "method": method.upper(), "path": path, "summary": op.get("summary", ""),
-                "tag": (op.get("tags") or ["other"])[0],
-                "public": not op.get("security") and "401" not in op.get("responses", {}),
-            })
-    return render(request, "api_docs.html", {
-        "page_title": "API reference", "operations": operations, "version": spec["info"]["version"],
-        "description": spec["info"].get("description", ""),
-    })
+            operations.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "tag": (op.get("tags") or ["other"])[0],
+                    "public": not op.get("security") and "401" not in op.get("responses", {}),
+                }
+            )
+    return render(
+        request,
+        "api_docs.html",
+        {
+            "page_title": "API reference",
+            "operations": operations,
+            "version": spec["info"]["version"],
+            "description": spec["info"].get("description", ""),
+        },
+    )
 
 
 @router.get("/about", response_class=HTMLResponse, include_in_schema=False)

@@ -45,8 +45,10 @@ def _environment() -> Environment:
     folders = [PACKAGE_ROOT / d / "templates" for d in DOMAINS]
     folders.append(Path(__file__).parent / "templates")
     loader = ChoiceLoader(
-        [FileSystemLoader([str(f) for f in folders if f.exists()]),
-         PackageLoader("nhsuk_frontend_jinja")]
+        [
+            FileSystemLoader([str(f) for f in folders if f.exists()]),
+            PackageLoader("nhsuk_frontend_jinja"),
+        ]
     )
     env = Environment(loader=loader, undefined=ChainableUndefined, autoescape=True)
     env.filters["thousands"] = lambda n: f"{n:,}" if n is not None else "–"
