@@ -36,6 +36,8 @@ from integrated_care.footprint.schemas import (
     PlaceDetail,
     PracticeDetail,
 )
+from integrated_care.health.charts import place_chart, pyramid_chart, quintile_chart
+from integrated_care.health.population import population_profile
 from integrated_care.web.templating import render
 
 router = APIRouter()
@@ -98,6 +100,7 @@ def home(request: Request) -> HTMLResponse:
         found = services.overview(session)
     if found is None:
         return render(request, "footprint/not_built.html", {"page_title": "Get started"})
+    population = population_profile(request.app.state.runtime.settings)
     return render(
         request,
         "footprint/home.html",
@@ -107,6 +110,10 @@ def home(request: Request) -> HTMLResponse:
             "overview": found,
             "population_chart": population_chart(found.places),
             "organisations_chart": organisations_chart(found.sectors),
+            "population": population,
+            "pyramid_chart": pyramid_chart(population) if population else None,
+            "registered_place_chart": place_chart(population) if population else None,
+            "quintile_chart": quintile_chart(population) if population else None,
         },
     )
 

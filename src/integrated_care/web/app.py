@@ -44,9 +44,11 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     # Domains are imported here, not at module top, so `web` stays a thin assembler.
     from integrated_care.accounts import web as accounts_web
     from integrated_care.footprint import routes as footprint_routes
+    from integrated_care.health import routes as health_routes
 
     accounts_web.install(app)
     app.include_router(footprint_routes.router)
+    app.include_router(health_routes.router)
     app.include_router(pages.router)
     return app
 
