@@ -36,6 +36,8 @@ class DemoState:
     """What the data directory holds, kept in ``demo.json`` beside the stores."""
 
     icb: str
+    population: int | None = None  # None: the ICB's real ONS mid-2022 population
+    seed: int = 42
     password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     steps_done: list[str] = field(default_factory=list)
     users: list[DemoUser] = field(default_factory=list)
@@ -122,10 +124,44 @@ def create_users_step(runtime: Runtime, state: DemoState) -> str:
     return f"{len(users)} demo users"
 
 
+def _extract_dir(runtime: Runtime):  # type: ignore[no-untyped-def]
+    return runtime.settings.ensure_data_dir() / "extract"
+
+
+def synthesise_step(runtime: Runtime, state: DemoState) -> str:
+    from integrated_care.synth.generator import SynthConfig, generate
+
+    result = generate(
+        SynthConfig(
+            icb=state.icb,
+            out=_extract_dir(runtime),
+            population=state.population,
+            years=5,
+            seed=state.seed,
+        ),
+        show_progress=True,
+    )
+    return (
+        f"{result.people:,} people, {result.total_rows:,} rows in {result.seconds:.0f} s "
+        f"({result.people / result.seconds:,.0f} people/s)"
+    )
+
+
+def load_step(runtime: Runtime, state: DemoState) -> str:
+    from integrated_care.warehouse.load import load
+    from integrated_care.warehouse.progress import RichReporter
+
+    with RichReporter() as reporter:
+        result = load(_extract_dir(runtime), runtime.settings, reporter=reporter)
+    return f"{result.rows_loaded:,} rows into the warehouse in {result.load_seconds:.0f} s"
+
+
 Step = tuple[str, str, Callable[[Runtime, DemoState], str]]
 STEPS: list[Step] = [
     ("footprint", "Building the ICS footprint from public reference data", build_footprint_step),
     ("users", "Creating demo users", create_users_step),
+    ("synth", "Generating the synthetic population and five years of care", synthesise_step),
+    ("load", "Checking and loading the extracts into the warehouse", load_step),
 ]
 
 
@@ -133,6 +169,7 @@ def prepare_demo(
     runtime: Runtime,
     icb: str,
     *,
+    population: int | None = None,
     rebuild: bool = False,
     report: Callable[[str, str, str | None], None] = lambda *_: None,
 ) -> DemoState:
@@ -141,8 +178,9 @@ def prepare_demo(
     Outcome is None when a step is reused from an earlier run.
     """
     state = load_state(runtime)
-    if state is None or state.icb != icb or rebuild:
-        state = DemoState(icb=icb, password=state.password if state else DemoState(icb).password)
+    if state is None or state.icb != icb or state.population != population or rebuild:
+        password = state.password if state else DemoState(icb).password
+        state = DemoState(icb=icb, population=population, password=password)
     for name, description, run in STEPS:
         if name in state.steps_done:
             report(name, description, None)

@@ -33,6 +33,11 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
         icb: str = typer.Option(DEFAULT_ICB, help="ODS code of the ICB to build (any of the 42)."),
+        population: int = typer.Option(
+            0,
+            help="People in the synthetic ICS (default: the ICB's real population); "
+            "a smaller number gives a quicker demo.",
+        ),
         rebuild: bool = typer.Option(False, help="Build everything again, even if it exists."),
         host: str = typer.Option("127.0.0.1", help="Address to serve on."),
         port: int = typer.Option(8000, help="Port to serve on."),
@@ -57,7 +62,13 @@ def register(app: typer.Typer) -> None:
         with console.status("Opening the operational store (applying migrations)"):
             runtime.engine  # noqa: B018 - open and migrate before the steps
         try:
-            state = prepare_demo(runtime, icb.upper(), rebuild=rebuild, report=report)
+            state = prepare_demo(
+                runtime,
+                icb.upper(),
+                population=population or None,
+                rebuild=rebuild,
+                report=report,
+            )
         except ValueError as exc:  # an unknown ICB code, named by the footprint builder
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from exc
