@@ -35,3 +35,26 @@ def test_intercepts_hit_their_targets_per_group() -> None:
     a = solve_intercepts(eta, groups, targets, weights)
     got = np.bincount(groups, weights=weights * logistic(a[groups] + eta))
     assert np.allclose(got, targets, rtol=1e-3)
+
+
+def test_a_move_on_the_day_of_registering_leaves_one_registration() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from integrated_care.synth.registrations import NEVER, Registrations
+
+    people = SimpleNamespace(
+        n=2,
+        reg_start=np.array([10, 10], np.int32),
+        practice0=np.array([0, 0], np.int32),
+        change_person=np.array([0, 1], np.int32),
+        change_day=np.array([10, 50], np.int32),  # person 0 moves on day 10, person 1 on day 50
+        change_practice=np.array([3, 4], np.int32),
+        death=np.array([NEVER, NEVER], np.int32),
+    )
+    regs = Registrations.build(people, end_of_window=100)
+    assert regs.person.tolist() == [0, 1, 1]
+    assert regs.practice.tolist() == [3, 0, 4]
+    assert (regs.end >= regs.start).all()
+    assert regs.end.tolist() == [NEVER, 49, NEVER]

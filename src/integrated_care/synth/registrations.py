@@ -29,6 +29,15 @@ class Registrations:
         practice = np.concatenate([people.practice0, people.change_practice])
         order = np.lexsort((start, person))
         person, start, practice = person[order], start[order], practice[order]
+        # Two registrations starting on the same day (a move on the day of registering) would
+        # leave a period ending before it starts: the later one, the practice they end up at,
+        # is the registration.
+        last_that_day = np.append((person[:-1] != person[1:]) | (start[:-1] != start[1:]), True)
+        person, start, practice = (
+            person[last_that_day],
+            start[last_that_day],
+            practice[last_that_day],
+        )
         end = np.full(len(person), NEVER, np.int32)
         same_next = person[:-1] == person[1:]
         end[:-1][same_next] = start[1:][same_next] - 1
