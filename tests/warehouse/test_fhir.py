@@ -76,7 +76,75 @@ def test_unmapped_resources_are_counted_not_invented(tmp_path: Path) -> None:
     (source / "MedicationRequest.000.ndjson").write_text('{"resourceType": "MedicationRequest"}\n')
     result = import_fhir(source, tmp_path / "out")
     assert result.skipped["MedicationRequest"] == 1
-    assert "medications" not in result.rows
+    assert result.rows["medications"] == 0
+    # Synthea's vaccines are coded in CVX only: none is given an invented SNOMED code.
+    cvx = sum(1 for _ in (SYNTHEA / "Immunization.000.ndjson").open())
+    assert result.skipped["Immunization"] == cvx > 0
+
+
+def _uk_coded(patient_ref: str) -> list[dict]:
+    """A dm+d-coded prescription and a SNOMED-coded flu vaccination, as a UK export has them."""
+    return [
+        {
+            "resourceType": "MedicationRequest",
+            "id": "uk-med-1",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": patient_ref},
+            "authoredOn": "2020-03-04T10:00:00+00:00",
+            "medicationCodeableConcept": {
+                "coding": [
+                    {
+                        "system": "https://dmd.nhs.uk",
+                        "code": "39732311000001104",
+                        "display": "Amlodipine 5mg tablets",
+                    }
+                ]
+            },
+        },
+        {
+            "resourceType": "Immunization",
+            "id": "uk-imm-1",
+            "status": "completed",
+            "patient": {"reference": patient_ref},
+            "occurrenceDateTime": "2020-10-01T09:00:00+00:00",
+            "vaccineCode": {
+                "coding": [{"system": "http://snomed.info/sct", "code": "39114911000001105"}]
+            },
+            "extension": [
+                {
+                    "url": "https://fhir.hl7.org.uk/StructureDefinition/"
+                    "Extension-UKCore-VaccinationProcedure",
+                    "valueCodeableConcept": {
+                        "coding": [{"system": "http://snomed.info/sct", "code": "884861000000100"}]
+                    },
+                }
+            ],
+        },
+    ]
+
+
+def test_uk_coded_prescriptions_and_vaccinations_are_mapped(tmp_path: Path) -> None:
+    source = tmp_path / "export"
+    shutil.copytree(SYNTHEA, source)
+    first = "129c6ac7-8d06-89de-ad63-0204a93e76c3"
+    (source / "MedicationRequest.000.ndjson").write_text(
+        "".join(json.dumps(r) + "\n" for r in _uk_coded(f"Patient/{first}")[:1])
+    )
+    with (source / "Immunization.000.ndjson").open("a") as f:
+        f.write(json.dumps(_uk_coded(f"Patient/{first}")[1]) + "\n")
+    out = tmp_path / "out"
+    import_fhir(source, out)
+    medicines = rows(out, "medications")
+    assert [(m["patient_id"], m["dmd_code"], str(m["date"])) for m in medicines] == [
+        (stable_id("patient", first), "39732311000001104", "2020-03-04")
+    ]
+    events = rows(out, "gp_events")
+    flu = [e for e in events if e["snomed_code"] == "884861000000100"]
+    assert [(e["patient_id"], str(e["date"])) for e in flu] == [
+        (stable_id("patient", first), "2020-10-01")
+    ]
+    assert check(out).ok
 
 
 def test_imported_folder_loads(imported: Path, tmp_path: Path) -> None:

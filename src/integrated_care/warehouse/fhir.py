@@ -20,8 +20,12 @@ FHIR section of docs/input-layer.md):
   from the first of them, ending at death.
 - Condition, and Procedure / Observation in GP encounters, -> gp_events (SNOMED CT codes; LOINC
   observations via `data/loinc_to_snomed.csv`, with their numeric value).
-- MedicationRequest (RxNorm) and Immunization (CVX) have no open mapping to dm+d / SNOMED CT
-  here, so they are counted as skipped rather than given invented codes.
+- MedicationRequest -> medications when the medication is coded in dm+d (system
+  `https://dmd.nhs.uk`, or SNOMED CT, whose IDs dm+d codes are), as UK exports are.
+- Immunization -> gp_events when the vaccination is coded in SNOMED CT (UK Core's vaccination
+  procedure extension, else the vaccine code).
+- US exports code medicines in RxNorm and vaccines in CVX; there is no open mapping from those to
+  dm+d / SNOMED CT here, so such resources are counted as skipped rather than given invented codes.
 """
 
 from __future__ import annotations
@@ -48,7 +52,8 @@ SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 ZERO = Decimal("0.00")
 RACE_TO_ETHNICITY = {"2106-3": "C", "2054-5": "P", "2028-9": "L"}  # white, black, asian
-UNMAPPED = ("MedicationRequest", "Immunization")
+DMD = "https://dmd.nhs.uk"
+VACCINATION_PROCEDURE = "Extension-UKCore-VaccinationProcedure"
 
 Row = dict[str, Any]
 
@@ -92,11 +97,21 @@ def local_time(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value).replace(tzinfo=None)
 
 
-def snomed_code(concept: dict[str, Any] | None) -> str | None:
+def snomed_code(concept: dict[str, Any] | None, systems: tuple[str, ...] = (SNOMED,)) -> str | None:
+    """The first SNOMED CT-style (numeric) code of a concept in one of `systems`."""
     for coding in (concept or {}).get("coding", []):
-        if coding.get("system") == SNOMED and str(coding.get("code", "")).isdigit():
+        if coding.get("system") in systems and str(coding.get("code", "")).isdigit():
             return str(coding["code"])
     return None
+
+
+def _vaccination_code(immunization: dict[str, Any]) -> str | None:
+    for ext in immunization.get("extension", []):
+        if str(ext.get("url", "")).endswith(VACCINATION_PROCEDURE):
+            code = snomed_code(ext.get("valueCodeableConcept"))
+            if code:
+                return code
+    return snomed_code(immunization.get("vaccineCode"))
 
 
 def _loinc_map() -> dict[str, str]:
@@ -350,10 +365,11 @@ class _Mapper:
         }
 
     def gp_events(self, skipped: Counter[str]) -> list[Row]:
-        """Conditions, and GP-encounter procedures and observations, as coded GP events."""
+        """Conditions, GP-encounter procedures and observations, and SNOMED-coded immunisations,
+        as coded GP events."""
         loinc = _loinc_map()
         rows = []
-        for kind in ("Condition", "Procedure", "Observation"):
+        for kind in ("Condition", "Procedure", "Observation", "Immunization"):
             for r in read_ndjson(self.folder, kind):
                 row = self._gp_event(kind, r, loinc)
                 if row is None:
@@ -362,17 +378,42 @@ class _Mapper:
                     rows.append(row)
         return sorted(rows, key=lambda x: (x["patient_id"], x["date"], x["snomed_code"]))
 
+    def medications(self, skipped: Counter[str]) -> list[Row]:
+        """dm+d-coded medication requests of registered patients."""
+        rows = []
+        for r in read_ndjson(self.folder, "MedicationRequest"):
+            patient = ref_id(r.get("subject"))
+            code = snomed_code(r.get("medicationCodeableConcept"), (DMD, SNOMED))
+            when = _when(r)
+            if patient not in self.practice or code is None or when is None:
+                skipped["MedicationRequest"] += 1
+                continue
+            rows.append(
+                {
+                    "patient_id": self.patients[patient]["patient_id"],
+                    "date": local_time(when).date(),
+                    "dmd_code": code,
+                    "bnf_chapter": None,
+                    "practice_code": self.orgs[self.practice[patient][0]]["org_code"],
+                }
+            )
+        return sorted(rows, key=lambda x: (x["patient_id"], x["date"], x["dmd_code"]))
+
     def _gp_event(self, kind: str, r: dict[str, Any], loinc: dict[str, str]) -> Row | None:
-        patient = ref_id(r.get("subject"))
+        patient = ref_id(r.get("subject") or r.get("patient"))
         if patient not in self.practice:
             return None  # no GP registration to hold the record
         encounter = self.by_id.get(ref_id(r.get("encounter")) or "")
-        if kind != "Condition" and (
+        if kind not in ("Condition", "Immunization") and (
             encounter is None or self.org_type(encounter.org) != "gp_practice"
         ):
             return None
         when = _when(r)
         code, value = snomed_code(r.get("code")), None
+        if kind == "Immunization":
+            if r.get("status", "completed") != "completed":
+                return None
+            code = _vaccination_code(r)
         if kind == "Observation":
             codings = r.get("code", {}).get("coding", [])
             code = next(
@@ -397,7 +438,14 @@ class _Mapper:
 
 def _when(resource: dict[str, Any]) -> str | None:
     """When a clinical resource happened: its onset, performance or effective time."""
-    for key in ("onsetDateTime", "recordedDate", "performedDateTime", "effectiveDateTime"):
+    for key in (
+        "onsetDateTime",
+        "recordedDate",
+        "performedDateTime",
+        "effectiveDateTime",
+        "occurrenceDateTime",
+        "authoredOn",
+    ):
         if resource.get(key):
             return str(resource[key])
     return (resource.get("performedPeriod") or {}).get("start")
@@ -422,10 +470,9 @@ def import_fhir(folder: Path | str, out: Path | str) -> ImportResult:
         "registrations": mapper.registrations(),
         "deaths": mapper.deaths(),
         "gp_events": mapper.gp_events(result.skipped),
+        "medications": mapper.medications(result.skipped),
         **mapper.activity(),
     }
-    for kind in UNMAPPED:
-        result.skipped[kind] += sum(1 for _ in read_ndjson(folder, kind))
     for name in TABLES:
         if name in tables:
             result.rows[name] = _write(out, name, tables[name])
