@@ -23,6 +23,7 @@ from integrated_care.footprint.charts import (
     pcn_size_chart,
     population_chart,
 )
+from integrated_care.footprint.models import ORG_TYPES, SECTORS
 from integrated_care.footprint.schemas import (
     ORG_TYPE_LABELS,
     ORG_TYPE_NOUNS,
@@ -42,21 +43,9 @@ from integrated_care.web.templating import render
 
 router = APIRouter()
 
-Sector = Literal["nhs", "local_government", "voluntary", "private"]
-OrgType = Literal[
-    "icb",
-    "sub_icb_location",
-    "acute_trust",
-    "community_trust",
-    "mental_health_trust",
-    "ambulance_trust",
-    "gp_practice",
-    "pcn",
-    "local_authority",
-    "vcse",
-    "independent_provider",
-    "hospice",
-]
+# The same vocabularies the store enforces (footprint.models), so the API cannot drift from them.
+Sector = Literal[SECTORS]  # type: ignore[valid-type]
+OrgType = Literal[ORG_TYPES]  # type: ignore[valid-type]
 NOT_BUILT = "No footprint has been built yet: run `ics footprint --icb CODE` or `ics demo`."
 
 
