@@ -54,6 +54,17 @@ def _create_users(runtime: Runtime) -> None:
             create_user(session, username, DEMO_PASSWORD, roles, org, display_name=username.title())
 
 
+def _load_small_population(runtime: Runtime) -> None:
+    """A small synthetic population in the warehouse, so population pages have data to draw."""
+    from integrated_care.synth.generator import SynthConfig, generate
+    from integrated_care.warehouse.load import load
+
+    extract = runtime.settings.data_dir / "extract"
+    generate(SynthConfig(icb="QK1", out=extract, population=3000, years=1, seed=2),
+             show_progress=False)  # fmt: skip
+    load(extract, runtime.settings)
+
+
 @pytest.fixture(scope="session")
 def live_server(db_templates, tmp_path_factory) -> Iterator[LiveServer]:
     from integrated_care.web.app import create_app
@@ -63,6 +74,7 @@ def live_server(db_templates, tmp_path_factory) -> Iterator[LiveServer]:
     data_dir = tmp_path_factory.mktemp("e2e-data")
     runtime = Runtime(Settings(data_dir=data_dir, database_url=url, secret_key="e2e-key"))
     _create_users(runtime)
+    _load_small_population(runtime)
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")

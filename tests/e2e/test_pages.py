@@ -49,7 +49,9 @@ def test_home_page_shows_the_ics_with_charts_and_no_csp_violations(page, live_se
     assert "Leicester, Leicestershire and Rutland" in page.locator("h1").inner_text()
     assert page.get_by_text("Synthetic data").first.is_visible()
     page.locator(".ics-chart svg").first.wait_for(timeout=15000)
-    assert page.locator(".ics-chart svg").count() >= 2
+    # population pyramid, registered by place, by IMD quintile, residents by place, by sector
+    page.wait_for_function("document.querySelectorAll('.ics-chart svg').length >= 5")
+    assert page.get_by_role("heading", name="Registered population").is_visible()
     assert page.console_errors == []
 
 
