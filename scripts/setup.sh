@@ -21,6 +21,12 @@ npm ci --no-audit --no-fund --loglevel=error
 uv run --frozen python scripts/build_assets.py
 
 if [ "${1:-}" = "--test" ]; then
+  if ! command -v java >/dev/null 2>&1; then
+    step "Installing Java 17 for the Spark engine tests"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  fi
   if [ ! -x /usr/bin/chromium ]; then
     step "Installing Debian's Chromium for the browser tests"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

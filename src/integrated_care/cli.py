@@ -39,11 +39,20 @@ def _register_domains() -> None:
     from integrated_care.accounts import cli as accounts_cli
     from integrated_care.demo import cli as demo_cli
     from integrated_care.footprint import cli as footprint_cli
+    from integrated_care.health import cli as health_cli
     from integrated_care.synth import cli as synth_cli
     from integrated_care.warehouse import cli as warehouse_cli
     from integrated_care.web import cli as web_cli
 
-    for module in (footprint_cli, synth_cli, warehouse_cli, accounts_cli, web_cli, demo_cli):
+    for module in (
+        footprint_cli,
+        synth_cli,
+        warehouse_cli,
+        health_cli,
+        accounts_cli,
+        web_cli,
+        demo_cli,
+    ):
         module.register(app)
 
 
