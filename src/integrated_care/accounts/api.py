@@ -10,7 +10,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from integrated_care.accounts import services
-from integrated_care.accounts.audit import AuditFilter, audit_request, search_events, verify_chain
+from integrated_care.accounts.audit import (
+    AuditFilter,
+    audit_request,
+    search_events,
+    verify_and_record,
+)
 from integrated_care.accounts.models import User
 from integrated_care.accounts.policy import Principal, grants, require, require_signed_in
 
@@ -200,13 +205,5 @@ def audit_verify(
     request: Request, principal: Principal = Depends(require("audit:read"))
 ) -> ChainStatus:
     with request.app.state.runtime.transaction() as session:
-        report = verify_chain(session)
-        audit_request(
-            request,
-            session,
-            action="audit.verify",
-            outcome="success" if report.ok else "failure",
-            record_type="AuditEvent",
-            detail=asdict(report),
-        )
+        report = verify_and_record(request, session)
     return ChainStatus(**asdict(report))

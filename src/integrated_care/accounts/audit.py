@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -271,3 +271,17 @@ def search_events(
         .offset(offset)
     ).all()
     return list(events), total
+
+
+def verify_and_record(request: Any, session: Session) -> ChainReport:
+    """Walk the chain for the current user and audit that they did (web page and API alike)."""
+    report = verify_chain(session)
+    audit_request(
+        request,
+        session,
+        action="audit.verify",
+        outcome="success" if report.ok else "failure",
+        record_type="AuditEvent",
+        detail=asdict(report),
+    )
+    return report

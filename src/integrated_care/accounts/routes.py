@@ -22,7 +22,7 @@ from integrated_care.accounts.audit import (
     audit_request,
     last_verification,
     search_events,
-    verify_chain,
+    verify_and_record,
 )
 from integrated_care.accounts.middleware import cookie_header
 from integrated_care.accounts.models import ApiToken, User
@@ -343,15 +343,7 @@ def audit_verify_page(
     request: Request, principal: Principal = Depends(require("audit:read"))
 ) -> Response:
     with request.app.state.runtime.transaction() as session:
-        report = verify_chain(session)
-        audit_request(
-            request,
-            session,
-            action="audit.verify",
-            record_type="AuditEvent",
-            outcome="success" if report.ok else "failure",
-            detail=asdict(report),
-        )
+        report = verify_and_record(request, session)
     return render(
         request,
         "accounts/audit_verify.html",
