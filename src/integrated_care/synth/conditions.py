@@ -21,6 +21,7 @@ from integrated_care import reference
 from integrated_care.synth.core import NEVER, Calendar, age_years, logistic, rng, solve_intercepts
 from integrated_care.synth.params import (
     Condition,
+    condition_index,
     conditions,
     dependencies,
     profile_logit,
@@ -194,8 +195,11 @@ def draw_conditions(
     smoking = _smoking(m, w, intercepts)
     targets = qof_targets()
     ltc_count = np.zeros(people.n, np.float32)
+    index = {c.key: c.index for c in conds}
     for c in conds:
         eligible = in_ages(m.age, c.reg_min_age, c.reg_max_age)
+        if c.requires:
+            eligible &= present[:, index[c.requires]]
         den = in_ages(m.age, c.den_min_age, c.den_max_age)
         eta = (
             m.profile(c.profile)
@@ -241,9 +245,12 @@ def assign_onsets(cond: Conditions, people: People, cal: Calendar, seed: int) ->
     onset = np.full((n, k), NEVER, np.int32)
     age_end = age_years(people.dob, cal.end)
     last = np.minimum(people.death, cal.end).astype(np.float64)
+    index = condition_index()
     for c in conditions():
         who = np.flatnonzero(cond.present[:, c.index])
         earliest = people.dob[who] + c.reg_min_age * 365.25
+        if c.requires:  # diagnosed after the condition it requires (drawn earlier in file order)
+            earliest = np.maximum(earliest, onset[who, index[c.requires]])
         span = np.maximum(last[who] - earliest, 0)
         years = r.exponential(c.mean_years_diagnosed, len(who)) * 365.25
         years = np.where(years > span, r.random(len(who)) * span, years)

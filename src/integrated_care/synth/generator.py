@@ -1,10 +1,10 @@
 """``ics synth``: build a synthetic ICS and write it as the input layer.
 
 Stages: population (people, births, moves) -> conditions and deaths (calibrated together) ->
-registrations and identifiers -> care year by year (GP record, medicines, appointments,
-hospital, community, mental health, social care) -> footprint, finance, contracts, workforce ->
-truth/. Each stage draws from its own seeded stream (core.rng), so the same seed gives the same
-bytes.
+registrations and identifiers -> care year by year (GP record, medicines, medication reviews
+and SMI health checks, appointments, hospital, community, mental health, social care) ->
+footprint, finance, contracts, workforce -> truth/. Each stage draws from its own seeded stream
+(core.rng), so the same seed gives the same bytes.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from integrated_care.synth import admissions, outpatients, primary_care, services
+from integrated_care.synth.care_processes import CareProcesses
 from integrated_care.synth.conditions import Conditions, assign_onsets
 from integrated_care.synth.core import NEVER, Calendar, choice, rng
 from integrated_care.synth.finance import write_finance
@@ -121,7 +122,9 @@ def _deaths(cond: Conditions, people: People, cal: Calendar, seed: int):  # type
     coded = np.array([c.icd10 is not None for c in conditions()])
     score = cond.present[idx] * coded * (hr + r.random((len(idx), len(hr))) * 0.3)
     has = score.max(axis=1) > 0.25
-    icd = np.array([c.icd10 for c in conditions()], dtype=object)
+    # a secondary condition (metastatic cancer) is not an underlying cause: its primary is
+    icd10 = {c.key: c.icd10 for c in conditions()}
+    icd = np.array([icd10[c.requires or c.key] for c in conditions()], dtype=object)
     cause[idx[has]] = icd[score[has].argmax(axis=1)]
     return place, cause
 
@@ -213,6 +216,7 @@ def _care(  # type: ignore[no-untyped-def]
             "practice_code": _practice(w, dx["person"], dx["day"]),
         })  # fmt: skip
     measures = primary_care.Measurements(w.cond, p, cal, seed)
+    care = CareProcesses(w.cond, p, meds, cal, seed)
     terminal = w.death_place == PLACES_OF_DEATH.index("hospital")
     mothers = p.mother[p.mother >= 0]
     delivery = (p.entry[p.mother >= 0] - 28).astype(np.int32)
@@ -227,11 +231,17 @@ def _care(  # type: ignore[no-untyped-def]
         with stages.stage(f"care in {cal.financial_year(t)}"):
             y = build_year(t, p, w.cond, w.decile, cal, meds.start, meds.person)
             final = t == cal.years - 1
-            ev = measures.events(y)
+            ev = measures.events(y, care.smi_checks(y))
             writers["gp_events"].write({
                 "patient_id": w.pid[ev["person"]], "date": ev["day"], "snomed_code": ev["code"],
                 "numeric_value": ev["value"],
                 "practice_code": _practice(w, ev["person"], ev["day"]),
+            })  # fmt: skip
+            mr = care.medication_reviews(y)
+            writers["gp_events"].write({
+                "patient_id": w.pid[mr["person"]], "date": mr["day"], "snomed_code": mr["code"],
+                "numeric_value": np.full(len(mr["day"]), np.nan),
+                "practice_code": _practice(w, mr["person"], mr["day"]),
             })  # fmt: skip
             iss = primary_care.medication_issues(meds, p, y, seed)
             writers["medications"].write({
@@ -383,6 +393,7 @@ def _truth(cfg: SynthConfig, w: _World, out: Path, meds: primary_care.Medicines)
         "hazard": read_json("activity.json")["streams"],
         "condition_intercepts": w.cond.intercepts,
         "mortality": read_json("demography.json")["mortality_log_hr"],
+        "care_processes": read_json("care_processes.json"),
         "note": "never read by the loaders; for judging risk models against the best achievable",
     }  # fmt: skip
     params["config"].pop("out", None)

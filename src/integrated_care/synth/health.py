@@ -3,7 +3,8 @@
 For stream s (A&E, emergency admission, elective admission, outpatients, GP, community, RTT):
 
     rate_i = K_s x A_s(age band, sex) x M_i / mean(M | age band)
-    M_i    = exp(b_cms x CMS_i + b_efi x eFI_i + b_dep x deprivation_i + b_latent x latent_i)
+    M_i    = exp(b_cms x CMS_i + b_efi x eFI_i + b_dep x deprivation_i + b_latent x latent_i
+                 + sum of b_c over the conditions c given their own log rate ratio)
 
 A_s is the stream's relative age profile (data/activity.json), K_s scales it so that a population
 with England's ONS mid-2022 age-sex structure has the national crude rate, CMS is the Cambridge
@@ -24,7 +25,7 @@ from integrated_care import reference
 from integrated_care.synth.conditions import Conditions, deprivation_unit
 from integrated_care.synth.core import Calendar, age_years, group_mean
 from integrated_care.synth.footprint import england_population
-from integrated_care.synth.params import conditions, read_json
+from integrated_care.synth.params import condition_index, conditions, read_json
 from integrated_care.synth.population import People
 
 N_EFI_DEFICITS = 36
@@ -129,8 +130,12 @@ class RateModel:
     def annual_rate(self, y: Year) -> np.ndarray:
         """Expected events per person-year for each person in the year."""
         b = self.beta
-        m = np.exp(b["cms"] * y.cms + b["efi"] * y.efi + b["deprivation"] * y.dep
-                   + b["latent"] * y.latent)  # fmt: skip
+        log_m = (b["cms"] * y.cms + b["efi"] * y.efi + b["deprivation"] * y.dep
+                 + b["latent"] * y.latent)  # fmt: skip
+        index = condition_index()
+        for key, log_rr in b.get("conditions", {}).items():
+            log_m = log_m + log_rr * y.present[:, index[key]]
+        m = np.exp(log_m)
         n_bands = len(self.profile)
         rel = m / group_mean(m, y.band, n_bands, weights=y.expo)[y.band]
         rel = np.minimum(rel, MAX_RELATIVE_RATE)

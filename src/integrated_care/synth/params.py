@@ -53,6 +53,7 @@ class Condition:
     cms: str | None
     efi: str | None
     mortality_log_hr: float
+    requires: str | None  # only people with this (earlier) condition can have this one
 
 
 def _opt(value: str) -> str | None:
@@ -85,6 +86,7 @@ def conditions() -> tuple[Condition, ...]:
                 cms=_opt(r["cms"]),
                 efi=_opt(r["efi"]),
                 mortality_log_hr=float(r["mortality_log_hr"]),
+                requires=_opt(r["requires"]),
             )
         )
     return tuple(out)

@@ -152,8 +152,14 @@ class Measurements:
         self.dm = cond.present[:, idx["DM"]]
         self.cvdpp = cond.present[:, idx["CVDPP"]]
 
-    def events(self, y: Year) -> dict[str, np.ndarray]:
-        """(person, day, snomed code, value) rows; smoking rows carry their status code."""
+    def events(
+        self, y: Year, checks: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
+        """(person, day, snomed code, value) rows; smoking rows carry their status code.
+
+        ``checks`` (person, day) adds a health check's readings: blood pressure, BMI and HbA1c
+        on that day (the SMI annual physical health check, care_processes.py).
+        """
         r = rng(self.seed, "primary", "measurements", y.t)
         p = self.spec["per_year"]
         who = y.who
@@ -176,37 +182,46 @@ class Measurements:
         vocabulary += [smoke["never"], smoke["ex"], smoke["current"]]  # by smoking status 0, 1, 2
         out: dict[str, list[np.ndarray]] = {"person": [], "day": [], "code": [], "value": []}
 
-        def add(row: np.ndarray, day: np.ndarray, code: str, value: np.ndarray) -> None:
-            out["person"].append(who[row])
+        def add(person: np.ndarray, day: np.ndarray, code: str, value: np.ndarray) -> None:
+            out["person"].append(person)
             out["day"].append(day)
-            out["code"].append(np.full(len(row), vocabulary.index(code), np.int32))
+            out["code"].append(np.full(len(person), vocabulary.index(code), np.int32))
             out["value"].append(value)
 
+        def blood_pressure(person: np.ndarray, day: np.ndarray) -> None:
+            sys = self.true["systolic"][person] + r.normal(0, 7, len(person))
+            dia = self.true["diastolic"][person] + r.normal(0, 5, len(person))
+            add(person, day, codes["systolic"]["snomed"], np.round(sys))
+            add(person, day, codes["diastolic"]["snomed"], np.round(np.minimum(dia, sys - 15)))
+
+        def bmi(person: np.ndarray, day: np.ndarray) -> None:
+            value = self.true["bmi"][person] + r.normal(0, 0.4, len(person))
+            add(person, day, codes["bmi"]["snomed"], np.round(value, 1))
+
+        def hba1c(person: np.ndarray, day: np.ndarray) -> None:
+            hb = self.true["hba1c"][person] + r.normal(0, self.spec["hba1c"]["reading_sd"],
+                                                       len(person))  # fmt: skip
+            add(person, day, codes["hba1c"]["snomed"], np.round(np.clip(hb, 20, 150)))
+
         row, day = poisson_events(r, y, rates["bp"])
-        sys = self.true["systolic"][who[row]] + r.normal(0, 7, len(row))
-        dia = self.true["diastolic"][who[row]] + r.normal(0, 5, len(row))
-        add(row, day, codes["systolic"]["snomed"], np.round(sys))
-        add(row, day, codes["diastolic"]["snomed"], np.round(np.minimum(dia, sys - 15)))
+        blood_pressure(who[row], day)
         row, day = poisson_events(r, y, rates["bmi"])
-        add(
-            row,
-            day,
-            codes["bmi"]["snomed"],
-            np.round(self.true["bmi"][who[row]] + r.normal(0, 0.4, len(row)), 1),
-        )
+        bmi(who[row], day)
         row, day = poisson_events(r, y, rates["hba1c"])
-        hb = self.true["hba1c"][who[row]] + r.normal(0, self.spec["hba1c"]["reading_sd"], len(row))
-        add(row, day, codes["hba1c"]["snomed"], np.round(np.clip(hb, 20, 150)))
+        hba1c(who[row], day)
         row, day = poisson_events(r, y, rates["qrisk"])
         high = self.cvdpp[who[row]]
         q = np.where(high, 10 + r.gamma(2.0, 4.0, len(row)), r.uniform(1, 9.9, len(row)))
-        add(row, day, codes["qrisk"]["snomed"], np.round(q, 1))
+        add(who[row], day, codes["qrisk"]["snomed"], np.round(q, 1))
         row, day = poisson_events(r, y, rates["smoking"])
         status = self.cond.smoking[who[row]].astype(np.int32)
         out["person"].append(who[row])
         out["day"].append(day)
         out["code"].append(vocabulary.index(smoke["never"]) + status)
         out["value"].append(np.full(len(row), np.nan))
+        if checks is not None:
+            for reading in (blood_pressure, bmi, hba1c):
+                reading(*checks)
         events: dict[str, object] = {k: np.concatenate(v) for k, v in out.items()}
         events["code"] = Coded(vocabulary, events["code"])  # type: ignore[arg-type]
         return events  # type: ignore[return-value]

@@ -34,6 +34,7 @@ class Report:
     age_shares: list[tuple[str, float, float]]  # band, synthetic %, ONS %
     prevalence: list[dict[str, float | str]]
     activity: list[tuple[str, float, float, float]]  # measure, synthetic, national, expected
+    care_processes: list[tuple[str, float, str]]  # measure, synthetic, what it is judged against
 
 
 def _ons_shares(icb: str) -> list[float]:
@@ -45,7 +46,7 @@ def _ons_shares(icb: str) -> list[float]:
 def _connect(folder: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     for name in ("patients", "registrations", "gp_events", "gp_appointments", "apc_spells",
-                 "ae_attendances", "op_appointments", "lsoas"):  # fmt: skip
+                 "ae_attendances", "op_appointments", "lsoas", "medications"):  # fmt: skip
         con.execute(
             f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{folder / f'{name}.parquet'}')"
         )
@@ -162,6 +163,79 @@ def _activity(con: duckdb.DuckDBPyConnection, start: str, end: str):  # type: ig
     ]  # fmt: skip
 
 
+def _care_processes(con: duckdb.DuckDBPyConnection, end: str) -> list[tuple[str, float, str]]:
+    """Medication reviews, SMI health checks and metastatic cancer in the 12 months to ``end``,
+    among registered people alive then (uses the ``snapshot`` table of _prevalence)."""
+    spec = read_json("care_processes.json")
+    codes = {k: v["snomed"] for k, v in spec["medication_review"]["codes"].items()}
+    severe = spec["medication_review"]["efi_min_deficits"]["severe"]
+    m = read_json("measurements.json")["codes"]
+    by_key = {c.key: c for c in conditions()}
+    efi = ", ".join(f"('{c.snomed_code}', '{c.efi}')" for c in conditions() if c.efi)
+    year = f"date > DATE '{end}' - INTERVAL 365 DAY AND date <= DATE '{end}'"
+    con.execute(f"""
+        CREATE TEMP TABLE care AS
+        WITH repeat AS (SELECT DISTINCT patient_id FROM (
+                 SELECT patient_id, dmd_code FROM medications WHERE {year}
+                 GROUP BY ALL HAVING count(*) >= 2)),
+             deficits AS (
+                 SELECT DISTINCT patient_id, deficit FROM gp_events
+                 JOIN (VALUES {efi}) AS e(code, deficit) ON snomed_code = code
+                 WHERE date <= DATE '{end}'
+                 UNION ALL
+                 SELECT patient_id, 'polypharmacy' FROM medications WHERE {year}
+                 GROUP BY 1 HAVING count(DISTINCT dmd_code) >= 5),
+             efi AS (SELECT patient_id, count(*) AS n FROM deficits GROUP BY 1),
+             recent AS (SELECT patient_id, snomed_code, count(*) AS k FROM gp_events
+                        WHERE {year} GROUP BY ALL),
+             ever AS (SELECT DISTINCT patient_id, snomed_code FROM gp_events
+                      WHERE date <= DATE '{end}' AND snomed_code IN
+                      ('{by_key["MH"].snomed_code}', '{by_key["CAN"].snomed_code}',
+                       '{by_key["CAN_META"].snomed_code}'))
+        SELECT s.patient_id, s.age, coalesce(efi.n, 0) AS deficits,
+               s.patient_id IN (SELECT * FROM repeat) AS on_repeat,
+               s.patient_id IN (SELECT patient_id FROM recent WHERE snomed_code IN
+                                ('{codes["review"]}', '{codes["structured"]}')) AS reviewed,
+               coalesce((SELECT sum(k) FROM recent r WHERE r.patient_id = s.patient_id
+                         AND snomed_code = '{codes["structured"]}'), 0) AS structured,
+               s.patient_id IN (SELECT patient_id FROM ever
+                                WHERE snomed_code = '{by_key["MH"].snomed_code}') AS smi,
+               s.patient_id IN (SELECT patient_id FROM ever
+                                WHERE snomed_code = '{by_key["CAN"].snomed_code}') AS cancer,
+               s.patient_id IN (SELECT patient_id FROM ever
+                                WHERE snomed_code = '{by_key["CAN_META"].snomed_code}') AS meta,
+               (SELECT count(DISTINCT CASE WHEN snomed_code IN
+                       ('{m["systolic"]["snomed"]}', '{m["diastolic"]["snomed"]}') THEN 'bp'
+                       ELSE snomed_code END)
+                FROM recent r WHERE r.patient_id = s.patient_id AND snomed_code IN
+                ('{m["systolic"]["snomed"]}', '{m["diastolic"]["snomed"]}',
+                 '{m["bmi"]["snomed"]}', '{m["hba1c"]["snomed"]}')) = 3 AS checked
+        FROM snapshot s LEFT JOIN efi USING (patient_id)
+    """)  # fmt: skip
+    row = con.execute(f"""
+        SELECT 100 * avg(reviewed::INT) FILTER (WHERE on_repeat),
+               100 * avg((NOT reviewed)::INT) FILTER (WHERE on_repeat AND age >= 65
+                                                      AND deficits >= {severe}),
+               1000 * sum(structured) / count(*),
+               100 * avg(checked::INT) FILTER (WHERE smi),
+               100 * avg(meta::INT), 100 * avg(meta::INT) FILTER (WHERE cancer)
+        FROM care
+    """).fetchone()  # fmt: skip
+    values = [float(v) if v is not None else float("nan") for v in row]
+    return list(zip(
+        ("Medication review, % of people on repeat medicines",
+         f"No medication review, % of people 65+ with severe frailty (eFI {severe}+ deficits) "
+         "on repeat medicines",
+         "Structured medication reviews per 1,000 people",
+         "SMI register with blood pressure, BMI and HbA1c, %",
+         "Metastatic cancer code, % of people", "Metastatic cancer code, % of cancer register"),
+        values,
+        ("assumption: most, 55-70%", "assumption: 20-35%", "assumption",
+         "England 2023/24 about 55-60%", "assumption: 0.2-0.4%", "assumption: about 1 in 10"),
+        strict=True,
+    ))  # fmt: skip
+
+
 def calibration_report(folder: Path | str, icb: str | None = None) -> Report:
     folder = Path(folder)
     params = json.loads((folder / "truth" / "parameters.json").read_text())
@@ -175,11 +249,12 @@ def calibration_report(folder: Path | str, icb: str | None = None) -> Report:
         icb=icb, window=(start, end), people_at_start=n,
         age_shares=list(zip(labels, shares, ons, strict=True)),
         prevalence=_prevalence(con, end), activity=_activity(con, start, end),
+        care_processes=_care_processes(con, end),
     )  # fmt: skip
 
 
 def render(report: Report, console=None) -> None:  # type: ignore[no-untyped-def]
-    """Print the report as three tables."""
+    """Print the report as four tables."""
     from rich.console import Console
     from rich.table import Table
 
@@ -210,4 +285,11 @@ def render(report: Report, console=None) -> None:  # type: ignore[no-untyped-def
     for name, syn, nat, exp in report.activity:
         fmt = "{:.2f}" if nat < 20 else "{:.0f}"
         t.add_row(name, fmt.format(syn), fmt.format(nat), fmt.format(exp))
+    console.print(t)
+    t = Table(title=f"Care processes in the 12 months to {report.window[1]} "
+                    "(registered people alive then)")  # fmt: skip
+    for col in ("measure", "synthetic", "judged against"):
+        t.add_column(col, justify="right")
+    for name, syn, against in report.care_processes:
+        t.add_row(name, f"{syn:.2f}", against)
     console.print(t)
