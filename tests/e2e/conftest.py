@@ -65,6 +65,23 @@ def _load_small_population(runtime: Runtime) -> None:
     load(extract, runtime.settings)
 
 
+def _analyse(runtime: Runtime) -> None:
+    """`ics analyse` (risk model included: about 10 s at this size) into the server's data
+    folder, so the population-health pages have marts to draw."""
+    import typer
+    from typer.testing import CliRunner
+
+    from integrated_care.health import cli
+
+    app = typer.Typer()
+    cli.register(app)
+    app.command("noop")(lambda: None)  # a second command keeps `analyse` a sub-command
+    env = {"ICS_DATA_DIR": str(runtime.settings.data_dir)}
+    result = CliRunner().invoke(app, ["analyse", "--quiet"], env=env)
+    if result.exit_code != 0:
+        raise RuntimeError(f"ics analyse failed for the e2e population:\n{result.output}")
+
+
 @pytest.fixture(scope="session")
 def live_server(db_templates, tmp_path_factory) -> Iterator[LiveServer]:
     from integrated_care.web.app import create_app
@@ -75,6 +92,7 @@ def live_server(db_templates, tmp_path_factory) -> Iterator[LiveServer]:
     runtime = Runtime(Settings(data_dir=data_dir, database_url=url, secret_key="e2e-key"))
     _create_users(runtime)
     _load_small_population(runtime)
+    _analyse(runtime)
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
