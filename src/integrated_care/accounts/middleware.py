@@ -125,7 +125,7 @@ class AccountsMiddleware:
         if identity.principal is None:
             token = self.signer.csrf_token(request.cookies.get(CSRF_COOKIE))
             # API clients authenticate with tokens and post JSON: no form, no cookie needed.
-            if token is None and not request.url.path.startswith("/api/"):
+            if token is None and not request.url.path.startswith(("/api/", "/fhir")):
                 token = secrets.token_urlsafe(32)
                 identity.new_csrf_cookie = self.signer.sign_csrf(token)
             identity.csrf_token = token

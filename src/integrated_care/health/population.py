@@ -91,7 +91,7 @@ def registered_population(con: ibis.BaseBackend, as_of: dt.date) -> Table:
     return people.left_join(lsoas.select("lsoa_code", "place_code", "imd_decile"), "lsoa_code")
 
 
-def _ons_shares(icb_sicbls: set[str]) -> dict[tuple[int, str], float]:
+def ons_shares(icb_sicbls: set[str]) -> dict[tuple[int, str], float]:
     """Share of the ONS mid-2022 population in each (age band index, sex) for these SICBLs."""
     totals: dict[tuple[int, str], float] = {}
     for row in reference.rows("sicbl_population_mid2022.csv"):
@@ -142,7 +142,7 @@ def build_profile(con: ibis.BaseBackend) -> PopulationProfile:
     )
     registered = int(by_place["n"].sum())
     sicbls = _icb_sicbls(con)
-    shares = _ons_shares(sicbls)
+    shares = ons_shares(sicbls)
     counts = {(int(r.band), r.sex): int(r.n) for r in by_band.itertuples()}
     sexed_total = sum(counts.values())
     return PopulationProfile(

@@ -39,7 +39,7 @@ from integrated_care.health.population import (
     PlaceCount,
     PopulationProfile,
     QuintileCount,
-    _ons_shares,
+    ons_shares,
     band_label,
 )
 from integrated_care.settings import Settings
@@ -168,7 +168,7 @@ def _profile(summary: ibis.Table) -> PopulationProfile:
     as_of = summary.as_of.max().execute()
     counts = {(int(r.band), r.sex): int(r.n) for r in bands.itertuples()}
     sexed = sum(counts.values())
-    shares = _ons_shares({c for c in places["place_code"] if isinstance(c, str)})
+    shares = ons_shares({c for c in places["place_code"] if isinstance(c, str)})
     return PopulationProfile(
         as_of=pd.Timestamp(as_of).date(),
         registered=int(places["n"].sum()),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -23,6 +24,24 @@ TITLES = {
 }
 
 
+# A domain whose API speaks its own error format (FHIR's OperationOutcome under /fhir) registers
+# a renderer for its path prefix, so errors raised before its routes run (CSRF, sign-in) match.
+ErrorRenderer = Callable[[int, str, dict[str, str] | None], Response]
+_RENDERERS: dict[str, ErrorRenderer] = {}
+
+
+def register_error_renderer(prefix: str, renderer: ErrorRenderer) -> None:
+    """Render HTTP errors for paths equal to or under `prefix` with `renderer`."""
+    _RENDERERS[prefix] = renderer
+
+
+def _renderer_for(path: str) -> ErrorRenderer | None:
+    for prefix, renderer in _RENDERERS.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return renderer
+    return None
+
+
 def wants_json(request: Request) -> bool:
     path = request.url.path
     return (
@@ -33,6 +52,9 @@ def wants_json(request: Request) -> bool:
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     headers = getattr(exc, "headers", None)
+    renderer = _renderer_for(request.url.path)
+    if renderer is not None:
+        return renderer(exc.status_code, str(exc.detail), headers)
     if wants_json(request):
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
     if exc.status_code == 401:
