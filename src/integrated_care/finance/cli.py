@@ -182,6 +182,26 @@ def send_command(
     )
 
 
+def import_contracts_command(
+    folder: Path = typer.Argument(
+        ..., help="Input-layer folder with contracts.parquet (e.g. DATA_DIR/extract)"
+    ),
+) -> None:
+    """Load the input layer's contracts into the contracts register (repeatable)."""
+    from integrated_care.finance.contracts import ContractError, import_contracts
+
+    try:
+        with Runtime().transaction() as session:
+            report = import_contracts(session, folder)
+    except (FileNotFoundError, ContractError) as e:
+        raise _fail(str(e)) from e
+    console.print(
+        f"contracts: {report.added} added, {report.updated} updated, {report.unchanged} unchanged"
+    )
+    for problem in report.problems:
+        console.print(problem)
+
+
 def register(app: typer.Typer) -> None:
     finance = typer.Typer(
         help="System finance: the ledger, returns, positions.", no_args_is_help=True
@@ -190,4 +210,5 @@ def register(app: typer.Typer) -> None:
     finance.command("position")(position_command)
     finance.command("template")(template_command)
     finance.command("send")(send_command)
+    finance.command("import-contracts")(import_contracts_command)
     app.add_typer(finance, name="finance")

@@ -214,3 +214,8 @@ class ControlTotal(_Recorded, Base):
     amount: Mapped[Decimal] = mapped_column("amount_pence", Money)
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("finance_control_total.id"))
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+# The contracts register's tables live in their own module; imported here so that every finance
+# table is registered with the metadata Alembic compares against.
+from integrated_care.finance import contract_models as _contract_models  # noqa: E402, F401
