@@ -22,7 +22,7 @@ from ibis import _
 from ibis.expr.types import Table
 
 from integrated_care.health import codelists
-from integrated_care.health.registers import condition_dates, years_before
+from integrated_care.health.registers import condition_dates, flags_from_dates, years_before
 
 
 def treatment_counts(con: ibis.BaseBackend, as_of: dt.date) -> Table:
@@ -88,14 +88,50 @@ def cms_components_present(
     return ibis.union(*parts, distinct=False)
 
 
-def cms_scores(con: ibis.BaseBackend, as_of: dt.date, *, dates: Table | None = None) -> Table:
-    """One row per patient: patient_id, cms_score (sum of weights, 2 dp), cms_conditions (count)."""
-    present = cms_components_present(con, as_of, dates=dates)
-    totals = present.group_by("patient_id").aggregate(score=_.weight.sum(), n=_.component.nunique())
-    base = con.table("patients").select("patient_id")
-    joined = base.left_join(totals, "patient_id")
+def cms_scores(
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    *,
+    dates: Table | None = None,
+    flags: Table | None = None,
+) -> Table:
+    """One row per patient: patient_id, cms_score (sum of weights, 2 dp), cms_conditions (count).
+
+    `dates` (``condition_dates``) or `flags` (``condition_flags``) may be given already
+    computed. The components of :func:`cms_components_present`, summed per person: the
+    ``ever`` ones from a flag per condition (one column each, no grouping), the rest by
+    grouping their people. The weights have two decimals, so the order of summing never shows
+    after rounding to 2 dp.
+    """
+    components = codelists.cms_components()
+    ever = [c for c in components if c.rule == "ever"]
+    windowed = [c for c in components if c.rule != "ever"]
+    conditions = tuple(dict.fromkeys(k for c in ever for k in c.conditions))
+    patients = con.table("patients")
+    need_flags = flags is None or not set(conditions) <= set(flags.columns)
+    if dates is None and (windowed or need_flags):
+        dates = condition_dates(con, as_of)
+    if need_flags:
+        flags = flags_from_dates(patients, dates, conditions)
+    flags = flags.select("patient_id", **{f"_f_{c}": flags[c] for c in conditions})
+    joined = patients.select("patient_id").left_join(flags, "patient_id").drop("patient_id_right")
+    if windowed:
+        rx = treatment_counts(con, as_of)
+        present = ibis.union(*(_component_people(c, dates, rx, as_of) for c in windowed))
+        # (patient_id, component) pairs are distinct: each part is, and names its component.
+        totals = present.group_by("patient_id").aggregate(_score=_.weight.sum(), _n=_.count())
+        joined = joined.left_join(totals, "patient_id").drop("patient_id_right")
+        score, n = joined._score.fill_null(0.0), joined._n.fill_null(0).cast("int64")
+    else:
+        score, n = ibis.literal(0.0), ibis.literal(0, type="int64")
+    for component in ever:
+        has = ibis.literal(False)
+        for condition in component.conditions:
+            has = has | joined[f"_f_{condition}"].fill_null(False)
+        score = score + ibis.ifelse(has, component.weight, 0.0)
+        n = n + has.cast("int64")
     return joined.select(
-        base.patient_id,
-        cms_score=joined.score.fill_null(0.0).round(2).cast("float64"),
-        cms_conditions=joined.n.fill_null(0).cast("int64"),
+        "patient_id",
+        cms_score=score.round(2).cast("float64"),
+        cms_conditions=n.cast("int64"),
     )

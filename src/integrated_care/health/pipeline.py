@@ -29,7 +29,14 @@ from ibis.expr.types import Table
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from integrated_care.health import codelists
-from integrated_care.health.registers import condition_dates, registers_mart
+from integrated_care.health.population import registered_population
+from integrated_care.health.registers import (
+    condition_dates,
+    condition_flags,
+    forget_conditions,
+    registers_mart,
+    remember_conditions,
+)
 from integrated_care.health.segments import segments_mart
 from integrated_care.health.summary import patient_summary, summary_parts
 
@@ -128,28 +135,48 @@ def run_pipeline_timed(
     result = PipelineResult(marts={})
     live: dict[str, Table] = {}
     steps: list[tuple[str, Callable[[], Table | pa.Table]]] = []
-    dates: dict[str, Table] = {}
+    shared: dict[str, Table] = {}
     intermediates: list[Table] = []
 
     def conditions() -> Table:
-        if "dates" not in dates:
-            dates["dates"] = materialise(condition_dates(con, as_of))
-        return dates["dates"]
+        if "dates" not in shared:
+            shared["dates"] = materialise(condition_dates(con, as_of))
+            # Later steps (the summary's flags, the risk features) read the same dates.
+            remember_conditions(con, as_of, dates=shared["dates"])
+        return shared["dates"]
+
+    def flags() -> Table:
+        if "flags" not in shared:
+            conditions()
+            shared["flags"] = materialise(condition_flags(con, as_of))
+            remember_conditions(con, as_of, flags=shared["flags"])
+        return shared["flags"]
+
+    def population() -> Table:
+        if "people" not in shared:
+            shared["people"] = materialise(registered_population(con, as_of))
+        return shared["people"]
 
     def materialise(table: Table) -> Table:
-        cached = _engine_cache(con, table)
-        intermediates.append(cached)
-        return cached
+        kept = _engine_cache(con, table)
+        intermediates.append(kept)
+        return kept
 
     def summary() -> Table:
-        parts = summary_parts(con, as_of, dates=conditions())
-        parts = {name: materialise(part) for name, part in parts.items()}
-        table = patient_summary(con, as_of, parts=parts)
+        parts = summary_parts(con, as_of, dates=conditions(), flags=flags())
+        # flags is already a selection of a cached table
+        parts = {n: p if n == "flags" else materialise(p) for n, p in parts.items()}
+        table = patient_summary(con, as_of, parts=parts, people=population())
         if risk is not None:
             table = with_risk(table, risk(con, as_of, table))
         return table
 
-    steps.append(("registers", lambda: registers_mart(con, as_of, dates=conditions())))
+    steps.append(
+        (
+            "registers",
+            lambda: registers_mart(con, as_of, dates=conditions(), people=population()),
+        )
+    )
     steps.append(("patient_summary", summary))
     steps.append(("segments", lambda: segments_mart(live["patient_summary"])))
     for step in extra:
@@ -195,6 +222,7 @@ def run_pipeline_timed(
     finally:
         if bar is not None:
             bar.stop()
+        forget_conditions(con)
         for table in intermediates:
             table.release()  # type: ignore[attr-defined]
     (out_dir / MANIFEST).write_text(

@@ -101,6 +101,31 @@ def _coded(con: ibis.BaseBackend, as_of: dt.date) -> Table:
     return hits.filter(qualifies).select("patient_id", "condition", "date", "resolves")
 
 
+# Condition dates and flags a pipeline has already materialised, by (backend, what, date,
+# include_hospital): later steps asking for the same (the risk features) read them.
+_REMEMBERED: dict[tuple[int, str, dt.date, bool], Table] = {}
+
+
+def remember_conditions(
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    *,
+    dates: Table | None = None,
+    flags: Table | None = None,
+    include_hospital: bool = False,
+) -> None:
+    """Have :func:`condition_dates` / :func:`condition_flags` return `dates` / `flags` (their
+    own results, materialised) for these arguments until :func:`forget_conditions`."""
+    for what, table in (("dates", dates), ("flags", flags)):
+        if table is not None:
+            _REMEMBERED[(id(con), what, as_of, include_hospital)] = table
+
+
+def forget_conditions(con: ibis.BaseBackend) -> None:
+    for key in [k for k in _REMEMBERED if k[0] == id(con)]:
+        del _REMEMBERED[key]
+
+
 def condition_dates(
     con: ibis.BaseBackend, as_of: dt.date, *, include_hospital: bool = False
 ) -> Table:
@@ -109,6 +134,9 @@ def condition_dates(
     GP codes only by default, as QOF registers are; `include_hospital` adds admissions' ICD-10
     diagnoses (which have no "resolved" codes, so they re-open a resolved GP condition).
     """
+    remembered = _REMEMBERED.get((id(con), "dates", as_of, include_hospital))
+    if remembered is not None:
+        return remembered
     events = _coded(con, as_of)
     if include_hospital:
         hospital = _hospital_diagnoses(con, as_of).mutate(resolves=ibis.literal(False))
@@ -125,14 +153,36 @@ def condition_dates(
     return dated.filter(active).select("patient_id", "condition", "first_date", "last_date")
 
 
+MASK_BITS = 62  # conditions per int64 bit mask
+
+
 def flags_from_dates(patients: Table, dates: Table, conditions: tuple[str, ...]) -> Table:
-    """Pivot (patient_id, condition) rows into one boolean column per condition."""
-    wide = dates.group_by("patient_id").aggregate(
-        **{c: (dates.condition == c).any() for c in conditions}
+    """Pivot (patient_id, condition) rows, unique as ``condition_dates`` gives them, into one
+    boolean column per condition.
+
+    Each condition is a bit: a person's bits are summed (an OR, the pairs being unique) into
+    one integer per group of conditions, which is far cheaper than one aggregate per condition.
+    """
+    groups = [conditions[i : i + MASK_BITS] for i in range(0, len(conditions), MASK_BITS)]
+    bits = ibis.memtable(
+        {
+            "condition": list(conditions),
+            "_group": [i // MASK_BITS for i in range(len(conditions))],
+            "_bit": [1 << (i % MASK_BITS) for i in range(len(conditions))],
+        },
+        schema={"condition": "string", "_group": "int64", "_bit": "int64"},
+    )
+    hits = dates.select("patient_id", "condition").join(bits, "condition")
+    wide = hits.group_by("patient_id").aggregate(
+        **{f"_mask{g}": hits._bit.sum(where=hits._group == g) for g in range(len(groups))}
     )
     base = patients.select("patient_id").distinct()
     joined = base.left_join(wide, "patient_id")
-    return joined.select(base.patient_id, **{c: joined[c].fill_null(False) for c in conditions})
+    flags = {}
+    for g, members in enumerate(groups):
+        mask = joined[f"_mask{g}"].fill_null(0)
+        flags |= {c: (mask & (1 << i)) != 0 for i, c in enumerate(members)}
+    return joined.select(base.patient_id, **flags)
 
 
 def condition_flags(
@@ -145,6 +195,9 @@ def condition_flags(
     stia; ckd45 for CKD stages 4-5; and the CMS / eFI conditions). No age rule is applied here:
     registers apply QOF age rules on top.
     """
+    remembered = _REMEMBERED.get((id(con), "flags", as_of, include_hospital))
+    if remembered is not None:
+        return remembered
     dates = condition_dates(con, as_of, include_hospital=include_hospital)
     return flags_from_dates(con.table("patients"), dates, codelists.diagnosis_conditions())
 
@@ -158,12 +211,20 @@ def practice_hierarchy(con: ibis.BaseBackend) -> Table:
     )
 
 
-def registers_mart(con: ibis.BaseBackend, as_of: dt.date, *, dates: Table | None = None) -> Table:
+def registers_mart(
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    *,
+    dates: Table | None = None,
+    people: Table | None = None,
+) -> Table:
     """Numerator, denominator and prevalence (%) per QOF register at each level.
 
     Columns: level (practice | pcn | place | system), area_code, condition, qof_group, label,
     numerator, denominator, prevalence_pct, england_pct (QOF 2019/20), as_of. Areas with an
     empty denominator for a register (e.g. no one aged 50+) report a null prevalence.
+    `dates` and `people` may be given already computed (``condition_dates``,
+    ``registered_population``).
     """
     rules = codelists.register_rules()
     england = codelists.qof_england_prevalence()
@@ -191,7 +252,9 @@ def registers_mart(con: ibis.BaseBackend, as_of: dt.date, *, dates: Table | None
     )
     if dates is None:
         dates = condition_dates(con, as_of)
-    people = registered_population(con, as_of).select("patient_id", "practice_code", "age")
+    if people is None:
+        people = registered_population(con, as_of)
+    people = people.select("patient_id", "practice_code", "age")
 
     ages = people.group_by("practice_code", "age").aggregate(n=_.count())
     den = (
@@ -200,11 +263,21 @@ def registers_mart(con: ibis.BaseBackend, as_of: dt.date, *, dates: Table | None
         .group_by("practice_code", "condition")
         .aggregate(denominator=_.n.sum())
     )
-    cases = people.join(dates.select("patient_id", "condition"), "patient_id").join(
-        rule_table, "condition"
+    cases = people.join(dates.select("patient_id", "condition"), "patient_id")
+    # The age rule as a CASE on the condition rather than a join to the rules: joined, DuckDB
+    # pairs every person with every rule on the age range before matching conditions.
+    on_register = ibis.cases(
+        *(
+            (
+                cases.condition == r.condition,
+                (cases.age >= r.reg_min_age) & (cases.age <= r.reg_max_age),
+            )
+            for r in rules
+        ),
+        else_=False,
     )
     num = (
-        cases.filter((cases.age >= cases.reg_min) & (cases.age <= cases.reg_max))
+        cases.filter(on_register)
         .group_by("practice_code", "condition")
         .aggregate(numerator=_.count())
     )

@@ -39,21 +39,29 @@ def register_keys() -> tuple[str, ...]:
 
 
 def summary_parts(
-    con: ibis.BaseBackend, as_of: dt.date, *, dates: Table | None = None
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    *,
+    dates: Table | None = None,
+    flags: Table | None = None,
 ) -> dict[str, Table]:
     """The per-patient tables patient_summary joins: flags, cms, efi, activity.
 
     A pipeline may materialise each before the join: one query per part is much cheaper for the
-    engine to plan than the whole summary at once.
+    engine to plan than the whole summary at once. `flags` may be given already computed
+    (``condition_flags``, which has a column for every condition the summary needs).
     """
     if dates is None:
         dates = condition_dates(con, as_of)
     wanted = tuple(dict.fromkeys((*register_keys(), *SEGMENT_CONDITIONS)))
-    flags = flags_from_dates(con.table("patients"), dates, wanted)
+    given = flags
+    if flags is None or not set(wanted) <= set(flags.columns):
+        flags = flags_from_dates(con.table("patients"), dates, wanted)
+    flags = flags.select("patient_id", *wanted)
     return {
         "flags": flags.rename({f"cond_{c}": c for c in wanted}),
-        "cms": cms_scores(con, as_of, dates=dates),
-        "efi": efi_scores(con, as_of, dates=dates),
+        "cms": cms_scores(con, as_of, dates=dates, flags=given),
+        "efi": efi_scores(con, as_of, dates=dates, flags=given),
         "activity": activity_12m(con, as_of),
     }
 
@@ -64,12 +72,18 @@ def patient_summary(
     *,
     dates: Table | None = None,
     parts: dict[str, Table] | None = None,
+    people: Table | None = None,
 ) -> Table:
-    """The patient_summary mart, ordered by patient_id (see the module docstring)."""
+    """The patient_summary mart, ordered by patient_id (see the module docstring).
+
+    `people` may be given already computed (``registered_population``).
+    """
     if parts is None:
         parts = summary_parts(con, as_of, dates=dates)
     patients = con.table("patients")
-    people = registered_population(con, as_of).select(
+    if people is None:
+        people = registered_population(con, as_of)
+    people = people.select(
         "patient_id",
         "age",
         "sex",
