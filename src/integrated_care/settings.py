@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         default="", description="Analytics warehouse; default a DuckDB file in data_dir"
     )
     analytics_engine: Literal["duckdb", "spark"] = "duckdb"
+    spark_master: str = Field(
+        default="", description="Spark master URL for the spark engine; empty: local[2]"
+    )
     secret_key: str = Field(default="", description="Signs session cookies; generated if unset")
     session_max_age_seconds: int = 8 * 60 * 60
     secure_cookies: bool = Field(

@@ -2,7 +2,9 @@
 
 Each step is skipped when the data directory already holds its result for the same ICB, so a
 second ``ics demo`` only opens the store and serves. Later capabilities (synthetic population,
-analytics, shared care record, finance, governance) add their steps to ``STEPS``.
+analytics, shared care record, finance, governance) add their steps to ``STEPS``. A step with a
+check in ``CURRENT`` is also redone when that says its result is stale: the analytics marts
+after a new warehouse load or a change of code-list versions.
 """
 
 from __future__ import annotations
@@ -156,13 +158,90 @@ def load_step(runtime: Runtime, state: DemoState) -> str:
     return f"{result.rows_loaded:,} rows into the warehouse in {result.load_seconds:.0f} s"
 
 
+def analyse_step(runtime: Runtime, state: DemoState) -> str:
+    """`ics analyse` on the demo warehouse: train the risk model, then build and store every
+    population-health mart (DuckDB)."""
+    from rich.console import Console
+
+    from integrated_care.health.cli import build_marts
+
+    built = build_marts(runtime.settings, Console(), engine="duckdb")
+    people = built.result.rows.get("patient_summary", 0)
+    seconds = sum(built.result.seconds.values())
+    return (
+        f"{len(built.result.rows)} marts for {people:,} registered people as of {built.as_of} "
+        f"in {seconds:.0f} s (risk model trained in {built.training_seconds:.0f} s)"
+    )
+
+
+def oversight_step(runtime: Runtime, state: DemoState) -> str:
+    """`ics oversight build`: the constitutional standards by provider, place and system."""
+    from integrated_care.oversight.marts import build_and_store
+
+    return build_and_store(runtime.settings)
+
+
+def oversight_current(runtime: Runtime) -> bool:
+    from integrated_care.oversight.marts import oversight_current as current
+
+    return current(runtime.settings)
+
+
+def finance_step(runtime: Runtime, state: DemoState) -> str:
+    """The synthetic extract's finance ledger as a year in progress (repeatable)."""
+    from integrated_care.finance.extract import import_extract
+
+    with runtime.transaction() as session:
+        report = import_extract(session, _extract_dir(runtime), actor="ics-demo")
+    return (
+        f"{report.financial_year} at month {report.as_at_month}: {report.entries_added:,} "
+        f"ledger entries for {report.organisations} organisations"
+    )
+
+
+def contracts_step(runtime: Runtime, state: DemoState) -> str:
+    """The synthetic extract's contracts into the contracts register (repeatable)."""
+    from integrated_care.finance.contracts import import_contracts
+
+    with runtime.transaction() as session:
+        report = import_contracts(session, _extract_dir(runtime), actor="ics-demo")
+    return f"{report.added} contracts added, {report.updated} updated, {report.unchanged} unchanged"
+
+
+def analysis_current(runtime: Runtime) -> bool:
+    """Whether the stored marts are newer than the warehouse and used today's code lists."""
+    from integrated_care.health.codelists import list_versions
+    from integrated_care.health.marts import marts_manifest, marts_path
+    from integrated_care.warehouse.connection import parse_warehouse_url
+
+    settings = runtime.settings
+    warehouse = parse_warehouse_url(settings.warehouse_url, "duckdb").path
+    marts = marts_path(settings)
+    manifest = marts_manifest(settings)
+    if warehouse is None or not warehouse.exists() or not marts.exists() or manifest is None:
+        return False
+    return (
+        marts.stat().st_mtime > warehouse.stat().st_mtime
+        and manifest.get("code_lists") == list_versions()
+    )
+
+
 Step = tuple[str, str, Callable[[Runtime, DemoState], str]]
 STEPS: list[Step] = [
     ("footprint", "Building the ICS footprint from public reference data", build_footprint_step),
     ("users", "Creating demo users", create_users_step),
     ("synth", "Generating the synthetic population and five years of care", synthesise_step),
     ("load", "Checking and loading the extracts into the warehouse", load_step),
+    ("analyse", "Building the population-health marts and the risk model", analyse_step),
+    ("oversight", "Measuring the constitutional standards month by month", oversight_step),
+    ("finance", "Loading the synthetic finance ledger as a year in progress", finance_step),
+    ("contracts", "Loading the contracts register", contracts_step),
 ]
+# A step done before is redone when its check says its result is out of date.
+CURRENT: dict[str, Callable[[Runtime], bool]] = {
+    "analyse": analysis_current,
+    "oversight": oversight_current,
+}
 
 
 def prepare_demo(
@@ -182,11 +261,13 @@ def prepare_demo(
         password = state.password if state else DemoState(icb).password
         state = DemoState(icb=icb, population=population, password=password)
     for name, description, run in STEPS:
-        if name in state.steps_done:
+        current = CURRENT.get(name, lambda _runtime: True)
+        if name in state.steps_done and current(runtime):
             report(name, description, None)
             continue
         outcome = run(runtime, state)
-        state.steps_done.append(name)
+        if name not in state.steps_done:
+            state.steps_done.append(name)
         save_state(runtime, state)
         report(name, description, outcome)
     return state

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from ibis.backends import BaseBackend
 
 from integrated_care.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from integrated_care.health.pipeline import PipelineResult
 
 
 def register(app: typer.Typer) -> None:
@@ -40,32 +48,77 @@ def analyse(
     ),
 ) -> None:
     """Build the population-health marts: registers, patient_summary, segments, risk,
-    model_evaluation, inequalities."""
+    model_evaluation, inequalities, cohorts."""
     from rich.console import Console
 
-    from integrated_care.health.pipeline import default_as_of, run_pipeline_timed, store_marts
     from integrated_care.warehouse.connection import WarehouseError
 
     console = Console()
-    settings = Settings()
     try:
-        con = _backend(settings, engine)
+        built = build_marts(
+            Settings(),
+            console,
+            engine=engine,
+            as_of=dt.date.fromisoformat(as_of) if as_of else None,
+            out=out,
+            collect=collect,
+            progress=not quiet,
+            risk=risk,
+        )
     except WarehouseError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
+    result = built.result
+    for name, rows in result.rows.items():
+        console.print(f"{name:<18} {rows:>10,} rows  {result.seconds[name]:6.2f}s")
+    console.print(
+        f"as of {built.as_of}; Parquet in {built.folder}"
+        + (f"; tables in {built.stored}" if built.stored else "")
+    )
+
+
+@dataclass(frozen=True)
+class MartsBuild:
+    """What one build of the marts made, and how long the risk model took to train."""
+
+    result: PipelineResult
+    as_of: dt.date
+    folder: Path
+    stored: Path | None
+    training_seconds: float
+
+
+def build_marts(
+    settings: Settings,
+    console: Console,
+    *,
+    engine: str | None = None,
+    as_of: dt.date | None = None,
+    out: Path | None = None,
+    collect: bool = True,
+    progress: bool = True,
+    risk: bool = True,
+) -> MartsBuild:
+    """Everything `ics analyse` builds (also the demo's analyse step): train the risk model
+    when asked, run the pipeline with the inequalities and cohorts marts, store the marts."""
+    from integrated_care.health.cohort_mart import cohorts_step
+    from integrated_care.health.pipeline import default_as_of, run_pipeline_timed, store_marts
+
+    con = _backend(settings, engine)
     try:
-        day = dt.date.fromisoformat(as_of) if as_of else default_as_of(con)
+        day = as_of or default_as_of(con)
         folder = out or settings.ensure_data_dir() / "marts"
+        started = time.perf_counter()
         risk_hook, extra = _risk_and_inequalities(con, risk, console)
+        trained = time.perf_counter() - started
+        extra.append(cohorts_step(settings))  # shipped examples + the store's saved cohorts
         result = run_pipeline_timed(
-            con, day, folder, progress=not quiet, collect=collect, risk=risk_hook, extra=extra
+            con, day, folder, progress=progress, collect=collect, risk=risk_hook, extra=extra
         )
         stored = store_marts(result.marts, settings.ensure_data_dir()) if collect else None
     finally:
         con.disconnect()
-    for name, rows in result.rows.items():
-        console.print(f"{name:<18} {rows:>10,} rows  {result.seconds[name]:6.2f}s")
-    console.print(f"as of {day}; Parquet in {folder}" + (f"; tables in {stored}" if stored else ""))
+    return MartsBuild(result, day, folder, stored, trained)
 
 
 def _risk_and_inequalities(con: BaseBackend, risk: bool, console):  # type: ignore[no-untyped-def]

@@ -84,7 +84,7 @@ def engine_of(settings: Settings, engine: str | None = None) -> Engine:
 
 def spark_master(settings: Settings) -> str:
     """``ICS_SPARK_MASTER``, else ``local[2]``: Spark in this process, on two cores."""
-    configured = getattr(settings, "spark_master", "") or os.environ.get("ICS_SPARK_MASTER", "")
+    configured = settings.spark_master
     return configured.strip() or DEFAULT_MASTER
 
 

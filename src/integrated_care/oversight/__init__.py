@@ -1,0 +1,1 @@
+"""System oversight: constitutional standards, statistical process control, the triple aim."""
