@@ -187,6 +187,14 @@ def oversight_current(runtime: Runtime) -> bool:
     return current(runtime.settings)
 
 
+def workforce_step(runtime: Runtime, state: DemoState) -> str:
+    """Staff passports, movements and the workforce plan (from the synthetic extract)."""
+    from integrated_care.workforce.demo import load_demo
+
+    with runtime.transaction() as session:
+        return load_demo(session, _extract_dir(runtime))
+
+
 def finance_step(runtime: Runtime, state: DemoState) -> str:
     """The synthetic extract's finance ledger as a year in progress (repeatable)."""
     from integrated_care.finance.extract import import_extract
@@ -236,6 +244,7 @@ STEPS: list[Step] = [
     ("oversight", "Measuring the constitutional standards month by month", oversight_step),
     ("finance", "Loading the synthetic finance ledger as a year in progress", finance_step),
     ("contracts", "Loading the contracts register", contracts_step),
+    ("workforce", "Loading staff passports, movements and the workforce plan", workforce_step),
 ]
 # A step done before is redone when its check says its result is out of date.
 CURRENT: dict[str, Callable[[Runtime], bool]] = {

@@ -1,0 +1,1 @@
+"""Workforce: staff passports, staff movement between member organisations, the workforce plan."""
