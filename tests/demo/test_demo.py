@@ -35,7 +35,7 @@ def test_demo_builds_then_reuses(tmp_path, monkeypatch) -> None:
     state = json.loads((tmp_path / "ics-data" / "demo.json").read_text())
     assert state["icb"] == "QK1"
     assert state["steps_done"] == [name for name, _, _ in STEPS]
-    assert state["steps_done"][:5] == ["footprint", "users", "synth", "load", "analyse"]
+    assert state["steps_done"][:6] == ["footprint", "users", "governance", "synth", "load", "analyse"]
     assert (tmp_path / "ics-data" / "warehouse.duckdb").exists()
     assert {u["username"] for u in state["users"]} >= {"admin", "gp", "caldicott", "finance"}
     assert state["password"] in first.output

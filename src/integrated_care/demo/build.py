@@ -187,6 +187,14 @@ def oversight_current(runtime: Runtime) -> bool:
     return current(runtime.settings)
 
 
+def governance_step(runtime: Runtime, state: DemoState) -> str:
+    """The partnership board, its committees, meetings, papers and registers (repeatable)."""
+    from integrated_care.governance.demo import load_demo
+
+    with runtime.transaction() as session:
+        return load_demo(session)
+
+
 def workforce_step(runtime: Runtime, state: DemoState) -> str:
     """Staff passports, movements and the workforce plan (from the synthetic extract)."""
     from integrated_care.workforce.demo import load_demo
@@ -238,6 +246,7 @@ Step = tuple[str, str, Callable[[Runtime, DemoState], str]]
 STEPS: list[Step] = [
     ("footprint", "Building the ICS footprint from public reference data", build_footprint_step),
     ("users", "Creating demo users", create_users_step),
+    ("governance", "Setting up the partnership board, its meetings and registers", governance_step),
     ("synth", "Generating the synthetic population and five years of care", synthesise_step),
     ("load", "Checking and loading the extracts into the warehouse", load_step),
     ("analyse", "Building the population-health marts and the risk model", analyse_step),

@@ -1,0 +1,143 @@
+"""The governance pages in a real browser over the demo board: the public portal shows published
+papers and decisions without sign-in, and private items are invisible to the public and to
+signed-in people without governance:read. Pages meet WCAG 2.2 AA and raise no console errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+import uvicorn
+from sqlalchemy import select
+
+from integrated_care.governance.models import Item, Meeting
+from integrated_care.runtime import Runtime
+from integrated_care.settings import Settings
+from tests.e2e.conftest import DEMO_PASSWORD, LiveServer, _free_port, axe_violations, sign_in
+
+pytestmark = pytest.mark.e2e
+TODAY = date(2026, 11, 25)
+PRIVATE_TITLES = (
+    "Disposal of a surplus clinic site",
+    "Legal claim against a partner organisation",
+    "Executive remuneration",
+)
+PAPER = "Joint forward plan 2027-2032"
+
+
+@pytest.fixture(scope="module")
+def board_server(db_templates, tmp_path_factory) -> Iterator[LiveServer]:
+    """A live server over the test footprint with the demo board, a board secretary and an
+    analyst (who has no governance permission)."""
+    from integrated_care.accounts.services import create_user
+    from integrated_care.governance.demo import load_demo
+    from integrated_care.web.app import create_app
+    from tests.conftest import _build_test_footprint
+
+    url = db_templates.clone("sqlite", "footprint", _build_test_footprint)
+    data_dir = tmp_path_factory.mktemp("e2e-governance")
+    runtime = Runtime(Settings(data_dir=data_dir, database_url=url, secret_key="e2e-key"))
+    with runtime.transaction() as session:
+        for username, role in (("secretary", "board_secretary"), ("analyst", "analyst")):
+            create_user(session, username, DEMO_PASSWORD, [role], "QK1", username.title())
+        load_demo(session, TODAY)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the app did not start within 20 s")
+        time.sleep(0.05)
+    yield LiveServer(f"http://127.0.0.1:{port}", runtime)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _ids(server: LiveServer) -> dict[str, int]:
+    with server.runtime.sessions() as s:
+        paper = s.scalars(select(Item).where(Item.title == PAPER)).one()
+        private = s.scalars(select(Item).where(Item.title == PRIVATE_TITLES[0])).one()
+        first = s.scalars(select(Meeting).order_by(Meeting.starts_at)).first()
+    return {
+        "paper": paper.id,
+        "private": private.id,
+        "meeting": paper.meeting_id,
+        "first": first.id,
+    }
+
+
+def _no_private(page) -> None:  # type: ignore[no-untyped-def]
+    text = page.content()
+    for title in PRIVATE_TITLES:
+        assert title not in text, (page.url, title)
+
+
+def test_public_sees_published_paper_and_decision_without_signing_in(page, board_server) -> None:
+    ids = _ids(board_server)
+    page.goto(board_server.url + "/board")
+    assert page.get_by_role("heading", name="Board meetings and decisions").is_visible()
+    _no_private(page)
+    page.locator(f"a[href='/board/meetings/{ids['meeting']}']").first.click()
+    assert page.url.endswith(f"/board/meetings/{ids['meeting']}")
+    _no_private(page)
+    page.get_by_role("link", name=PAPER).click()
+    assert page.get_by_role("heading", name=PAPER, level=1).first.is_visible()
+    assert page.get_by_text("The board approved the joint forward plan 2027-2032.").is_visible()
+    assert page.get_by_text("Votes: 8 for, 0 against, 0 abstaining.").is_visible()
+    page.goto(board_server.url + "/board/decisions")
+    assert page.get_by_role("cell", name="The board approved the joint forward plan").is_visible()
+    _no_private(page)
+    for path in ("/board/interests", f"/board/meetings/{ids['first']}"):
+        page.goto(board_server.url + path)
+        _no_private(page)
+    assert page.console_errors == []
+    response = page.goto(f"{board_server.url}/board/papers/{ids['private']}")
+    assert response.status == 404
+
+
+def test_private_items_are_invisible_without_governance_read(page, board_server) -> None:
+    ids = _ids(board_server)
+    sign_in(page, board_server.url, "analyst")
+    response = page.goto(board_server.url + "/governance")
+    assert response.status == 403
+    page.goto(f"{board_server.url}/board/meetings/{ids['meeting']}")
+    _no_private(page)
+    assert page.get_by_role("link", name=PAPER).is_visible()
+    assert page.get_by_role("link", name="Governance", exact=True).count() == 0
+
+
+def test_board_secretary_sees_the_private_part(page, board_server) -> None:
+    ids = _ids(board_server)
+    sign_in(page, board_server.url, "secretary")
+    page.goto(f"{board_server.url}/governance/meetings/{ids['meeting']}")
+    assert page.get_by_role("link", name=PRIVATE_TITLES[0]).is_visible()
+    assert page.get_by_text("Private").first.is_visible()
+    assert page.console_errors == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/board", "/board/meetings/{meeting}", "/board/papers/{paper}", "/board/decisions",
+     "/board/interests"],
+)  # fmt: skip
+def test_public_governance_pages_meet_wcag_22_aa(axe_page, board_server, path: str) -> None:
+    url = board_server.url + path.format(**_ids(board_server))
+    assert axe_violations(axe_page, url) == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/governance", "/governance/meetings/{meeting}", "/governance/items/{paper}",
+     "/governance/items/{private}"],
+)  # fmt: skip
+def test_signed_in_governance_pages_meet_wcag_22_aa(axe_page, board_server, path: str) -> None:
+    sign_in(axe_page, board_server.url, "secretary")
+    url = board_server.url + path.format(**_ids(board_server))
+    assert axe_violations(axe_page, url) == []
