@@ -35,7 +35,8 @@ def test_demo_builds_then_reuses(tmp_path, monkeypatch) -> None:
     state = json.loads((tmp_path / "ics-data" / "demo.json").read_text())
     assert state["icb"] == "QK1"
     assert state["steps_done"] == [name for name, _, _ in STEPS]
-    assert state["steps_done"][:6] == ["footprint", "users", "governance", "synth", "load", "analyse"]
+    first_steps = ["footprint", "users", "governance", "synth", "load", "analyse"]
+    assert state["steps_done"][:6] == first_steps
     assert (tmp_path / "ics-data" / "warehouse.duckdb").exists()
     assert {u["username"] for u in state["users"]} >= {"admin", "gp", "caldicott", "finance"}
     assert state["password"] in first.output
