@@ -38,18 +38,28 @@ def _register_domains() -> None:
     # Imported here so that `ics --help` lists every domain's commands in one place.
     from integrated_care.accounts import cli as accounts_cli
     from integrated_care.demo import cli as demo_cli
+    from integrated_care.finance import cli as finance_cli
     from integrated_care.footprint import cli as footprint_cli
     from integrated_care.health import cli as health_cli
+    from integrated_care.health import cohort_cli
+    from integrated_care.oversight import cli as oversight_cli
+    from integrated_care.record import cli as record_cli
     from integrated_care.synth import cli as synth_cli
     from integrated_care.warehouse import cli as warehouse_cli
     from integrated_care.web import cli as web_cli
+    from integrated_care.workforce import cli as workforce_cli
 
     for module in (
         footprint_cli,
         synth_cli,
         warehouse_cli,
         health_cli,
+        cohort_cli,
+        oversight_cli,
         accounts_cli,
+        finance_cli,
+        record_cli,
+        workforce_cli,
         web_cli,
         demo_cli,
     ):

@@ -21,7 +21,7 @@ PASSWORD = "a-long-enough-password"
 FHIR_JSON = "application/fhir+json"
 # (username, roles, organisation, token scopes)
 USERS = {
-    "gp": (["clinician"], "C82001", ["record:read", "record:write"]),
+    "gp": (["clinician"], "C82001", ["record:read", "record:write", "consent:manage"]),
     "reader": (["clinician"], "RWE", ["record:read"]),
     "analyst": (["analyst"], "QK1", ["analytics:read"]),
 }
@@ -32,6 +32,30 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     cheap = PasswordHasher.from_parameters(profiles.CHEAPEST)
     monkeypatch.setattr(passwords, "_hasher", cheap)
     monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("dummy-password-for-timing"))
+
+
+# The organisations of the users above see every patient: tests not about access rules stay
+# about what they test. Access rules are tested with other organisations (test_access_rules.py).
+PERMISSIVE_ORGANISATIONS = {"C82001", "RWE", "RT5"}
+
+
+def _test_organisations_see_everyone(principal: Principal):  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from integrated_care.record.models import RecordResource
+
+    if principal.organisation_code not in PERMISSIVE_ORGANISATIONS:
+        return None
+    return select(RecordResource.id).where(RecordResource.resource_type == "Patient")
+
+
+@pytest.fixture(autouse=True)
+def permissive_test_relationships() -> Iterator[None]:
+    from integrated_care.record import relationships
+
+    relationships.register_relationship_source(_test_organisations_see_everyone, "test")
+    yield
+    relationships.unregister_relationship_source(_test_organisations_see_everyone)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -140,6 +141,46 @@ def record_event(
     session.add(event)
     session.flush()
     return event
+
+
+def record_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
+    """Append several events in the caller's transaction under one chain lock and one flush.
+
+    Each item takes the keyword arguments of :func:`record_event`. The events get consecutive
+    ids in the order given and each one's ``prev_hash`` is the hash of the one before, exactly
+    as if :func:`record_event` had been called for each in turn; they are kept only if the
+    caller's transaction commits.
+    """
+    for fields in events:
+        if fields.get("outcome") not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, not {fields.get('outcome')!r}")
+    if not events:
+        return []
+    _lock_chain(session)
+    last_id, last_hash = _head(session)
+    when = db.utcnow()
+    written: list[AuditEvent] = []
+    for offset, fields in enumerate(events, start=1):
+        record_id = fields.get("record_id")
+        event = AuditEvent(
+            id=last_id + offset,
+            occurred_at=when,
+            actor=_clip("actor", fields.get("actor")) or "anonymous",
+            actor_organisation=_clip("actor_organisation", fields.get("organisation")),
+            action=_clip("action", fields["action"]),
+            record_type=_clip("record_type", fields.get("record_type")),
+            record_id=_clip("record_id", None if record_id is None else str(record_id)),
+            reason=fields.get("reason"),
+            outcome=fields["outcome"],
+            detail=_plain_json(fields.get("detail")),
+            client=_clip("client", fields.get("client")),
+            prev_hash=last_hash,
+        )
+        event.hash = last_hash = compute_hash(event)
+        written.append(event)
+    session.add_all(written)
+    session.flush()
+    return written
 
 
 def record_event_now(sessions: sessionmaker[Session], **fields: Any) -> AuditEvent:

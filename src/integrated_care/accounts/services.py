@@ -233,7 +233,8 @@ def create_token(
 ) -> str:
     """Issue an API token for `username`; returns the token, which is never stored or shown again.
 
-    Every scope must be a permission the user's roles grant.
+    Every scope must be a permission the user's roles grant, or a SMART-on-FHIR scope
+    (``patient/*.read``, ``user/Observation.write``...) whose record permissions they grant.
     """
     user = get_user(session, username)
     if user is None or not user.active:
@@ -242,7 +243,7 @@ def create_token(
     if not chosen:
         raise AccountError("give the token at least one scope")
     allowed = grants().permissions_of(user.role_names)
-    refused = [s for s in chosen if s not in allowed]
+    refused = [s for s in chosen if s not in allowed and not _smart_scope_allowed(s, allowed)]
     if refused:
         raise AccountError(
             f"{user.username}'s roles do not grant {', '.join(refused)}; "
@@ -319,3 +320,12 @@ def revoke_token(session: Session, token_id: int, actor: Principal) -> ApiToken:
             detail={"user": row.user.username, "name": row.name},
         )
     return row
+
+
+def _smart_scope_allowed(scope: str, allowed: frozenset[str]) -> bool:
+    """A SMART scope is allowed when the roles grant the record permissions it implies."""
+    # Imported here: the record domain defines SMART scopes, and accounts must not need it to load.
+    from integrated_care.record import smart
+
+    parsed = smart.parse(scope)
+    return parsed is not None and smart.implied_permissions([parsed]) <= allowed

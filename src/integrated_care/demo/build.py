@@ -203,6 +203,18 @@ def workforce_step(runtime: Runtime, state: DemoState) -> str:
         return load_demo(session, _extract_dir(runtime))
 
 
+def record_step(runtime: Runtime, state: DemoState) -> str:
+    """The shared care record of one PCN (FHIR R4), through the direct bulk path."""
+    from integrated_care.record.loader import Scope, default_pcn, load_record
+
+    folder = _extract_dir(runtime)
+    result = load_record(runtime, folder, Scope("pcn", default_pcn(folder)))
+    return (
+        f"{result.patients:,} patients of {result.scope}, {result.resources:,} resources "
+        f"in {result.seconds:.0f} s ({result.per_second:,.0f} resources/s)"
+    )
+
+
 def finance_step(runtime: Runtime, state: DemoState) -> str:
     """The synthetic extract's finance ledger as a year in progress (repeatable)."""
     from integrated_care.finance.extract import import_extract
@@ -250,6 +262,7 @@ STEPS: list[Step] = [
     ("synth", "Generating the synthetic population and five years of care", synthesise_step),
     ("load", "Checking and loading the extracts into the warehouse", load_step),
     ("analyse", "Building the population-health marts and the risk model", analyse_step),
+    ("record", "Loading the shared care record of one PCN (FHIR)", record_step),
     ("oversight", "Measuring the constitutional standards month by month", oversight_step),
     ("finance", "Loading the synthetic finance ledger as a year in progress", finance_step),
     ("contracts", "Loading the contracts register", contracts_step),

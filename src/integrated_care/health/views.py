@@ -39,8 +39,8 @@ from integrated_care.health.population import (
     PlaceCount,
     PopulationProfile,
     QuintileCount,
-    ons_shares,
     band_label,
+    ons_shares,
 )
 from integrated_care.settings import Settings
 

@@ -1,26 +1,44 @@
 """The one access decision of the shared care record, consulted by every FHIR interaction.
 
-Today: ``record:read`` for reading, searching, history and $everything; ``record:write`` for
-writes (roles in accounts/data/roles.json, narrowed by an API token's scopes). The rules still to
-come (a legitimate relationship, break-glass, sealed information, consent and dissent) belong in
-:func:`authorise` too, which is why it is told who is asking (with their organisation), which
-patient's record is touched and the resource itself.
+:func:`authorise` applies, in order:
+
+1. the platform permission: ``record:read`` for reading, searching, history and $everything,
+   ``record:write`` for writes (roles in accounts/data/roles.json), narrowed by an API token's
+   scopes; SMART scopes (smart.py) imply the permission and narrow it per resource type;
+   writing a Consent also needs ``consent:manage``;
+2. a legitimate relationship with the patient (relationships.py), unless the patient dissented
+   from sharing (consent.py), in which case only their registered practice qualifies;
+3. break-glass (break_glass.py): without a relationship, a user holding ``record:break-glass``
+   who gives a reason (``X-Break-Glass-Reason``) opens the record for ``DURATION``, audited and
+   listed for the Caldicott guardian;
+4. sealed information (sensitive.py): a sensitive resource is refused to organisations other
+   than the one that recorded it, unless the patient consented to share its categories.
+   Break-glass does not unseal it.
+
+Searches are restricted in SQL to patients the user may see (:func:`visible_condition`) and
+sealed resources are withheld from the page (:func:`withhold_sealed`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from integrated_care.accounts import policy
 from integrated_care.accounts.policy import Decision, Principal
+from integrated_care.record import break_glass, consent, relationships, sensitive, smart
+from integrated_care.record.models import RecordResource
 
 READ_INTERACTIONS = frozenset(
     {"read", "vread", "search-type", "history-instance", "history-type", "everything"}
 )
 WRITE_INTERACTIONS = frozenset({"create", "update", "delete"})
+R = RecordResource
 
 
 def permission_for(interaction: str) -> str:
@@ -33,10 +51,128 @@ def permission_for(interaction: str) -> str:
 
 @dataclass(frozen=True)
 class AccessContext:
-    """Facts about the request that later rules decide on (break-glass reason, purpose)."""
+    """Facts about the request the rules decide on (break-glass reason, purpose)."""
 
     break_glass_reason: str | None = None
     purpose: str | None = None
+
+
+def effective_principal(principal: Principal) -> Principal:
+    """The principal with SMART scopes replaced by the platform permissions they imply."""
+    scopes = smart.smart_scopes(principal.scopes)
+    if not scopes or principal.scopes is None:
+        return principal
+    platform = {s for s in principal.scopes if not smart.is_smart_scope(s)}
+    return replace(principal, scopes=frozenset(platform | smart.implied_permissions(scopes)))
+
+
+def _permission(
+    principal: Principal,
+    interaction: str,
+    resource_type: str,
+    patient_id: str | None,
+    resource: dict[str, Any] | None,
+    resource_id: str | None,
+) -> Decision:
+    attributes: dict[str, Any] = {"interaction": interaction, "patient_id": patient_id}
+    if resource is not None:
+        attributes["resource"] = resource
+    decision = policy.decide(
+        effective_principal(principal),
+        permission_for(interaction),
+        resource=policy.Resource(
+            record_type=resource_type,
+            record_id=resource_id or (resource or {}).get("id"),
+            attributes=attributes,
+        ),
+    )
+    if not decision.allowed:
+        return decision
+    scopes = smart.smart_scopes(principal.scopes)
+    if scopes:
+        narrowed = smart.decide(scopes, interaction, resource_type, patient_id)
+        if not narrowed.allowed:
+            return narrowed
+    if resource_type == "Consent" and interaction in WRITE_INTERACTIONS:
+        manage = policy.decide(effective_principal(principal), "consent:manage")
+        if not manage.allowed:
+            return Decision(False, f"recording consent needs consent:manage: {manage.reason}")
+    return decision
+
+
+def _new_patient(session: Session, interaction: str, resource_type: str, patient_id: str) -> bool:
+    from integrated_care.record import store
+
+    # A new patient, or the record of a patient not stored yet (a transaction creating a
+    # patient and their record together; a read that will answer 404): nothing to protect.
+    return store.current(session, "Patient", patient_id) is None
+
+
+def _relationship(
+    session: Session,
+    principal: Principal,
+    interaction: str,
+    patient_id: str,
+    context: AccessContext | None,
+) -> Decision:
+    """May the principal open this patient's record at all?"""
+    if relationships.is_registered(session, principal, patient_id):
+        return Decision(True, "the patient is registered at your organisation")
+    dissent = consent.preferences(session, patient_id).dissent
+    basis = (
+        None
+        if dissent
+        else relationships.relationship_basis(
+            session, principal, patient_id, except_registered=True
+        )
+    )
+    if basis:
+        return Decision(True, f"care relationship: {basis}")
+    if break_glass.active(session, principal.username, patient_id) is not None:
+        return Decision(True, "break-glass in force")
+    why = (
+        "the patient has asked that their record is not shared beyond their registered practice"
+        if dissent
+        else f"{principal.organisation_code} has no care relationship with this patient "
+        "(registration, open episode, referral, care team or MDT caseload)"
+    )
+    reason = (context.break_glass_reason or "").strip() if context else ""
+    if not reason:
+        return Decision(
+            False, f"{why}; in an emergency a clinician may break the glass by giving a reason"
+        )
+    may = policy.decide(effective_principal(principal), "record:break-glass")
+    if not may.allowed:
+        return Decision(False, f"{why}; and you may not break the glass: {may.reason}")
+    break_glass.start(session, principal, patient_id, reason, interaction)
+    return Decision(True, "break-glass: " + reason[:200])
+
+
+def sealed_refusal(
+    session: Session, principal: Principal, resource: dict[str, Any] | None, patient_id: str | None
+) -> Decision | None:
+    """A refusal when `resource` is sealed from the principal's organisation, else None."""
+    categories = sensitive.categories(resource)
+    if not categories:
+        return None
+    recorder = sensitive.recorded_by(resource)
+    if recorder == principal.organisation_code:
+        return None
+    if (
+        recorder is None
+        and patient_id
+        and relationships.is_registered(session, principal, patient_id)
+    ):
+        return None  # not stamped (e.g. bulk-loaded): the registered practice holds it
+    if patient_id:
+        shared = consent.preferences(session, patient_id).shared_categories
+        if categories <= shared:
+            return None
+    return Decision(
+        False,
+        f"this information ({', '.join(sorted(categories))}) is sealed to the organisation "
+        "that recorded it, and the patient has not consented to share it",
+    )
 
 
 def authorise(
@@ -51,18 +187,97 @@ def authorise(
     context: AccessContext | None = None,
 ) -> Decision:
     """May `principal` do `interaction` on `resource_type` (in `patient_id`'s record, on
-    `resource` when known)? `session` lets rules look up relationships and consent."""
-    attributes: dict[str, Any] = {"interaction": interaction, "patient_id": patient_id}
-    if resource is not None:
-        attributes["resource"] = resource
-    if context is not None and context.break_glass_reason:
-        attributes["break_glass_reason"] = context.break_glass_reason
-    return policy.decide(
-        principal,
-        permission_for(interaction),
-        resource=policy.Resource(
-            record_type=resource_type,
-            record_id=resource_id or (resource or {}).get("id"),
-            attributes=attributes,
-        ),
-    )
+    `resource` when known)? `session` lets the rules look up relationships and consent; a
+    break-glass is recorded in it."""
+    if principal is None:
+        return Decision(False, "not signed in")
+    decision = _permission(principal, interaction, resource_type, patient_id, resource, resource_id)
+    if not decision.allowed or session is None or not patient_id:
+        return decision
+    if _new_patient(session, interaction, resource_type, patient_id):
+        return decision
+    related = _relationship(session, principal, interaction, patient_id, context)
+    if not related.allowed:
+        return related
+    stored = resource
+    if interaction == "update" and resource_id:
+        from integrated_care.record import store
+
+        row = store.current(session, resource_type, resource_id)
+        stored = orjson.loads(row.content) if row is not None and row.content else resource
+    for candidate in {id(stored): stored, id(resource): resource}.values():
+        sealed = sealed_refusal(session, principal, candidate, patient_id)
+        if sealed is not None:
+            return sealed
+    return Decision(True, f"{decision.reason}; {related.reason}")
+
+
+# --- searches ---------------------------------------------------------------------------------
+
+
+def visible_condition(principal: Principal, column: Any = R.patient_id) -> ColumnElement[bool]:
+    """SQL: the row's patient is one whose record the principal may see (or it has none)."""
+    registered = relationships.registered(principal)
+    glass = break_glass.active_patients(principal.username)
+    others = relationships.related_patients(principal, except_registered=True)
+    allowed = [column.is_(None), column.in_(registered), column.in_(glass)]
+    if others is not None:
+        allowed.append(and_(column.in_(others), column.not_in(consent.dissenting_patients())))
+    return or_(*allowed)
+
+
+def visible_patients(session: Session, principal: Principal, patient_ids: set[str]) -> set[str]:
+    """Which of these patients' records the principal may see."""
+    found: set[str] = set()
+    ids = sorted(patient_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        query: Select = select(R.id).where(
+            R.resource_type == "Patient", R.id.in_(chunk), visible_condition(principal, R.id)
+        )
+        found |= set(session.scalars(query))
+    return found
+
+
+def withhold(
+    session: Session, principal: Principal, rows: list[Any], *, check_patients: bool = True
+) -> list[Any]:
+    """The rows (with ``patient_id`` and ``content``) the principal may see: of visible patients
+    and not sealed from them."""
+    patients = {r.patient_id for r in rows if r.patient_id}
+    visible = visible_patients(session, principal, patients) if check_patients else patients
+    kept = []
+    for row in rows:
+        if row.patient_id and row.patient_id not in visible:
+            continue
+        resource = orjson.loads(row.content) if row.content else None
+        # (a refusing Decision is falsy: compare with None)
+        if (
+            sensitive.categories(resource)
+            and sealed_refusal(session, principal, resource, row.patient_id) is not None
+        ):
+            continue
+        kept.append(row)
+    return kept
+
+
+def count_visible(session: Session, query: Select) -> int:
+    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+def run_search(session: Session, principal: Principal, request: Any) -> Any:
+    """search.run restricted to what the principal may see: matches only of patients they may
+    see (in SQL, so total and paging are right), then sealed resources and included resources
+    of other patients withheld from the page (the total then counts only what was withheld
+    on this page)."""
+    from integrated_care.record import search
+
+    query = search.matching(session, request).where(visible_condition(principal))
+    total = count_visible(session, query.with_only_columns(R.id))
+    matches: list[Any] = []
+    if request.count > 0:
+        page = search._sorted(query, request).limit(request.count).offset(request.offset)
+        matches = list(session.scalars(page.execution_options(populate_existing=True)))
+    kept = withhold(session, principal, matches, check_patients=False)
+    included = withhold(session, principal, search._included(session, request, kept))
+    return search.SearchResult(kept, included, total - (len(matches) - len(kept)))

@@ -18,13 +18,14 @@ import orjson
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from integrated_care.accounts.audit import record_event, record_event_now
+from integrated_care.accounts.audit import record_event, record_event_now, record_events
 from integrated_care.accounts.policy import Principal
 from integrated_care.record import search, store
-from integrated_care.record.access import AccessContext, authorise
+from integrated_care.record.access import AccessContext, authorise, run_search, withhold
 from integrated_care.record.extract import compartment_patient, date_range
 from integrated_care.record.models import RecordResource
 from integrated_care.record.outcomes import FhirError, Issue, operation_outcome
+from integrated_care.record.sensitive import stamp_recorder
 from integrated_care.record.validation import require_supported, require_valid_id
 from integrated_care.runtime import Runtime
 
@@ -105,8 +106,8 @@ def run(runtime: Runtime, caller: Caller, audit: Audit, work: Work) -> Reply:
     try:
         with runtime.transaction() as session:
             reply, audits = work(session)
-            for item in audits:
-                _write_audit(session, caller, item, "success")
+            # One chain lock and one flush for all of them (a transaction bundle has many).
+            record_events(session, [_event_fields(caller, a, "success") for a in audits])
         return reply
     except FhirError as error:
         failure = error
@@ -306,7 +307,7 @@ def search_in(
     check(
         session, caller, "search-type", resource_type, patients[0] if len(patients) == 1 else None
     )
-    result = search.run(session, request)
+    result = run_search(session, caller.principal, request)  # type: ignore[arg-type]
     bundle = {
         "resourceType": "Bundle",
         "type": "searchset",
@@ -381,6 +382,8 @@ def create_in(
                 {"conditional": if_none_exist, "result": "existing"},
             )
             return resource_reply(caller, existing, 200, location=True, write=True), audit
+    if caller.principal is not None:  # the recording organisation, for sealed information
+        body = stamp_recorder(body, caller.principal.organisation_code, None)
     version = store.create(session, resource_type, body, resource_id=resource_id)
     audit = Audit(
         "record.create",
@@ -443,6 +446,10 @@ def update_in(
     resource = body if isinstance(body, dict) else None
     patient_id = compartment_patient(resource_type, resource_id, resource) if resource else None
     check(session, caller, "update", resource_type, patient_id, resource, resource_id)
+    if caller.principal is not None:  # keeps the first recording organisation
+        previous = store.current(session, resource_type, resource_id)
+        before = orjson.loads(previous.content) if previous and previous.content else None
+        body = stamp_recorder(body, caller.principal.organisation_code, before)
     version, created = store.update(session, resource_type, resource_id, body, if_match=if_match)
     audit = Audit(
         "record.update",
@@ -558,14 +565,18 @@ def history(
         require_supported(resource_type)
         row = store.current(session, resource_type, resource_id) if resource_id else None
         patient_id = row.patient_id if row is not None else None
-        check(session, caller, interaction, resource_type, patient_id, None, resource_id)
+        current = orjson.loads(row.content) if row is not None and row.content else None
+        check(session, caller, interaction, resource_type, patient_id, current, resource_id)
         since = _since(pairs)
         count, offset = _page(pairs, 50)
         page = store.history(
             session, resource_type, resource_id, since=since, count=count, offset=offset
         )
         entries = []
+        shown = {id(v) for v in withhold(session, caller.principal, [v for v, _ in page.versions])}  # type: ignore[arg-type]
         for version, method in page.versions:
+            if id(version) not in shown:
+                continue
             entry: dict[str, Any] = {
                 "fullUrl": f"{caller.base}/{version.resource_type}/{version.id}",
                 "request": {
@@ -621,6 +632,7 @@ def everything(
         store.read(session, "Patient", patient_id)  # 404 / 410
         types = [t for k, v in pairs if k == "_type" for t in v.split(",") if t]
         rows = search.everything(session, patient_id, types=types, since=_since(pairs))
+        rows = withhold(session, caller.principal, rows)  # type: ignore[arg-type]
         bundle = {
             "resourceType": "Bundle",
             "type": "searchset",

@@ -1,0 +1,106 @@
+"""A patient's consent and dissent to sharing their record, from their Consent resources.
+
+Only active Consent resources with scope ``patient-privacy`` count:
+
+- **dissent**: the base provision is ``deny``: the patient objects to sharing, so only their
+  registered practice (and break-glass) may see the record;
+- **consent to share sealed information**: a ``permit`` provision (the base one or a nested one)
+  naming sensitive categories (codes of ``CATEGORY_SYSTEM`` in ``provision.code`` or
+  ``provision.securityLabel``) lets organisations with a care relationship see information of
+  those categories, which is otherwise sealed to the organisation that recorded it.
+
+The national data opt-out is not consulted: it does not apply to direct care.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from integrated_care.record.models import RecordResource, SearchReference, SearchToken
+
+CATEGORY_SYSTEM = "https://fhir.integrated-care.nhs.uk/CodeSystem/sensitive-category"
+SCOPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/consentscope"
+R = RecordResource
+T = SearchToken
+
+
+def _codes(provision: dict[str, Any]) -> set[str]:
+    found = set()
+    for concept in provision.get("code") or []:
+        for coding in concept.get("coding") or []:
+            if coding.get("system") == CATEGORY_SYSTEM and coding.get("code"):
+                found.add(coding["code"])
+    for coding in provision.get("securityLabel") or []:
+        if coding.get("system") == CATEGORY_SYSTEM and coding.get("code"):
+            found.add(coding["code"])
+    return found
+
+
+def _provisions(provision: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield provision
+    for nested in provision.get("provision") or []:
+        yield from _provisions(nested)
+
+
+def _is_privacy(consent: dict[str, Any]) -> bool:
+    if consent.get("status") != "active":
+        return False
+    scope = consent.get("scope") or {}
+    return any(c.get("code") == "patient-privacy" for c in scope.get("coding") or [])
+
+
+@dataclass(frozen=True)
+class Preferences:
+    dissent: bool = False
+    shared_categories: frozenset[str] = frozenset()
+
+
+def preferences(session: Session, patient_id: str) -> Preferences:
+    """The patient's active privacy consents, read from their compartment (an index range)."""
+    rows = session.scalars(
+        select(R.content).where(
+            R.patient_id == patient_id, R.resource_type == "Consent", R.deleted.is_(False)
+        )
+    )
+    dissent, shared = False, set()
+    for content in rows:
+        consent = orjson.loads(content or "{}")
+        if not _is_privacy(consent):
+            continue
+        base = consent.get("provision") or {}
+        if base.get("type") == "deny":
+            dissent = True
+        for provision in _provisions(base):
+            kind = provision.get("type", base.get("type"))
+            if kind == "permit":
+                shared |= _codes(provision)
+    return Preferences(dissent, frozenset(shared))
+
+
+def dissenting_patients() -> Select:
+    """A SELECT of the patients with an active privacy Consent whose base provision is deny
+    (from the search index: the same rule as :func:`preferences`)."""
+    active = select(T.resource_id).where(
+        T.resource_type == "Consent", T.param == "status", T.code == "active"
+    )
+    privacy = select(T.resource_id).where(
+        T.resource_type == "Consent", T.param == "scope", T.code == "patient-privacy"
+    )
+    deny = select(T.resource_id).where(
+        T.resource_type == "Consent", T.param == "provision-type", T.code == "deny"
+    )
+    F = SearchReference
+    return select(F.target_id).where(
+        F.resource_type == "Consent",
+        F.param == "patient",
+        F.target_type == "Patient",
+        F.resource_id.in_(active),
+        F.resource_id.in_(privacy),
+        F.resource_id.in_(deny),
+    )

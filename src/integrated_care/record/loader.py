@@ -1,0 +1,774 @@
+"""Building the shared care record of an ICS from its input-layer extracts, through the bulk path.
+
+The extracts (``/work/shared/spec/input-layer.md``; ``ics synth`` writes them) become FHIR R4
+resources: every Organization (id = ODS code); a Patient per person in scope with their NHS
+number (only the ``patients`` extract has it: the warehouse is pseudonymised by design), ethnic
+category and registered practice (``generalPractitioner``); an EpisodeOfCare per GP
+registration and per social-care service; an Encounter per GP appointment, hospital spell (APC),
+A&E attendance, outpatient appointment, community and mental-health contact; Conditions (GP
+diagnoses as problem-list items, hospital and A&E diagnoses as encounter diagnoses),
+Observations (GP measurements), Procedures (hospital procedures, GP care processes) and
+MedicationRequests (GP issues). Each resource names the organisation that recorded it
+(serviceProvider, managingOrganization, performer or requester). The extracts hold no
+practitioners, so no Practitioner resources are made.
+
+Scope: the patients whose latest registration is at a practice of one PCN (the default), of a
+place, or everyone. Resource ids are keyed hashes (the deployment's secret key) of the source
+keys, so a reload gives the same ids while the record's ids cannot be linked to the
+pseudonymised warehouse without the key. Patients already in the record are skipped, so a load
+that stopped part-way can simply be run again.
+
+Resources are built from fixed templates that the tests validate against the FHIR R4B models;
+they are not validated one by one here (that would cost more than everything else together).
+"""
+
+# SQL text is built from this module's table list and the extract folder's path only.
+# ruff: noqa: S608
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import tempfile
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from integrated_care.record import bulk
+from integrated_care.record.models import RecordResource
+from integrated_care.record.sensitive import RECORDED_BY_SYSTEM
+from integrated_care.runtime import Runtime
+
+DATA = Path(__file__).parent / "data"
+LONDON = ZoneInfo("Europe/London")
+ACTOR = "ics record load"
+ACTION = "record.bulk-load"
+
+
+@lru_cache(maxsize=1)
+def mapping() -> dict[str, Any]:
+    """Code systems and value maps (``data/input_layer_fhir.json``)."""
+    return json.loads((DATA / "input_layer_fhir.json").read_text())
+
+
+@lru_cache(maxsize=1)
+def gp_diagnosis_codes() -> dict[str, str]:
+    """SNOMED code -> term of the GP events that are diagnoses (the rest are measurements,
+    when they carry a value, or care processes)."""
+    with (DATA / "gp_diagnosis_codes.csv").open() as handle:
+        return {row["snomed_code"]: row["term"] for row in csv.DictReader(handle)}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose record to load: a PCN's registered patients, a place's, or everyone's."""
+
+    kind: str  # "pcn" | "place" | "all"
+    code: str | None = None
+
+    def describe(self) -> str:
+        return "everyone" if self.kind == "all" else f"{self.kind.upper()} {self.code}"
+
+
+# --- reading the extracts ---------------------------------------------------------------------
+
+
+def _source(folder: Path, table: str) -> str:
+    """The DuckDB table expression of one input-layer table (Parquet, folder of parts, CSV)."""
+    for candidate, reader in (
+        (folder / f"{table}.parquet", "read_parquet"),
+        (folder / table, "read_parquet"),
+        (folder / f"{table}.csv", "read_csv_auto"),
+    ):
+        if candidate.exists():
+            target = candidate / "*.parquet" if candidate.is_dir() else candidate
+            return f"{reader}('{str(target).replace(chr(39), chr(39) * 2)}')"
+    raise FileNotFoundError(f"{folder} has no {table} extract (.parquet, folder or .csv)")
+
+
+# (table, columns in the order the builders unpack them, sort columns after patient_id)
+_TABLES = {
+    "registrations": ("practice_code, start_date, end_date", "start_date, practice_code"),
+    "gp_appointments": (
+        "date, practice_code, staff_role, mode, status",
+        "date, practice_code, staff_role, mode, status",
+    ),
+    "gp_events": (
+        "date, snomed_code, numeric_value, practice_code",
+        "date, snomed_code, numeric_value, practice_code",
+    ),
+    "medications": ("date, dmd_code, practice_code", "date, dmd_code, practice_code"),
+    "apc_spells": (
+        "spell_id, provider_code, admission_date, discharge_date, admission_method, "
+        "primary_diagnosis, secondary_diagnoses, primary_procedure, discharge_destination",
+        "spell_id",
+    ),
+    "ae_attendances": (
+        "attendance_id, provider_code, arrival_time, departure_time, chief_complaint, "
+        "diagnosis, disposal",
+        "attendance_id",
+    ),
+    "op_appointments": (
+        "appointment_id, provider_code, date, treatment_function_code, first_attendance, status",
+        "appointment_id",
+    ),
+    "community_contacts": ("contact_id, provider_code, date, service", "contact_id"),
+    "mh_contacts": ("contact_id, provider_code, date, service", "contact_id"),
+    "social_care_services": (
+        "service_id, local_authority_code, service_type, start_date, end_date",
+        "service_id",
+    ),
+}
+
+
+class Extracts:
+    """The extracts of the patients in scope, staged in DuckDB and read a chunk at a time."""
+
+    def __init__(self, folder: Path, scope: Scope, chunk_patients: int) -> None:
+        import duckdb
+
+        self.folder = folder
+        self._spill = tempfile.TemporaryDirectory(prefix="ics-record-load-")
+        self.con = duckdb.connect()
+        self.con.execute(f"SET temp_directory = '{self._spill.name}'")
+        self.con.execute(
+            f"CREATE TEMP TABLE org AS SELECT * FROM {_source(folder, 'organisations')}"
+        )
+        practices = self.practices(scope)
+        if not practices:
+            raise ValueError(f"no GP practices in {scope.describe()}")
+        self.con.execute(
+            f"""
+            CREATE TEMP TABLE scope AS
+            WITH latest AS (
+                SELECT patient_id, practice_code, end_date,
+                       row_number() OVER (PARTITION BY patient_id
+                                          ORDER BY start_date DESC, practice_code) AS n
+                FROM {_source(folder, "registrations")})
+            SELECT p.patient_id, p.nhs_number, p.date_of_birth, p.sex, p.ethnicity,
+                   p.date_of_death, l.practice_code, l.end_date IS NULL AS registered,
+                   (row_number() OVER (ORDER BY p.patient_id) - 1) // {int(chunk_patients)}
+                       AS chunk
+            FROM {_source(folder, "patients")} p JOIN latest l USING (patient_id)
+            WHERE l.n = 1 AND l.practice_code IN (SELECT unnest($1::VARCHAR[]))
+            """,
+            [practices],
+        )
+        for table, (columns, order) in _TABLES.items():
+            selected = ", ".join(f"t.{c.strip()}" for c in columns.split(","))
+            self.con.execute(
+                f"""CREATE TEMP TABLE s_{table} AS
+                SELECT s.chunk, t.patient_id, {selected}
+                FROM {_source(folder, table)} t JOIN scope s USING (patient_id)
+                ORDER BY s.chunk, t.patient_id, {order}"""
+            )
+        self.chunks = self.con.execute("SELECT coalesce(max(chunk) + 1, 0) FROM scope").fetchone()[
+            0
+        ]  # type: ignore[index]
+        self.patients = self.con.execute("SELECT count(*) FROM scope").fetchone()[0]  # type: ignore[index]
+
+    def close(self) -> None:
+        self.con.close()
+        self._spill.cleanup()
+
+    def practices(self, scope: Scope) -> list[str]:
+        where = {
+            "pcn": "parent_code = $1",
+            "place": "(place_code = $1 OR parent_code IN "
+            "(SELECT org_code FROM org WHERE org_type = 'pcn' AND place_code = $1))",
+            "all": "$1 IS NULL OR TRUE",
+        }[scope.kind]
+        rows = self.con.execute(
+            f"SELECT org_code FROM org WHERE org_type = 'gp_practice' AND ({where}) ORDER BY 1",
+            [scope.code],
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def organisations(self) -> list[tuple[Any, ...]]:
+        return self.con.execute(
+            "SELECT org_code, name, org_type, parent_code, postcode FROM org ORDER BY org_code"
+        ).fetchall()
+
+    def chunk(self, number: int) -> tuple[list[tuple[Any, ...]], dict[str, dict[int, list]]]:  # type: ignore[type-arg]
+        """The patients of chunk `number` and, per table, their rows grouped by patient."""
+        people = self.con.execute(
+            "SELECT patient_id, nhs_number, date_of_birth, sex, ethnicity, date_of_death, "
+            "practice_code, registered FROM scope WHERE chunk = $1 ORDER BY patient_id",
+            [number],
+        ).fetchall()
+        rows: dict[str, dict[int, list]] = {}  # type: ignore[type-arg]
+        for table in _TABLES:
+            grouped: dict[int, list] = defaultdict(list)  # type: ignore[type-arg]
+            for row in self.con.execute(
+                f"SELECT * EXCLUDE (chunk) FROM s_{table} WHERE chunk = $1", [number]
+            ).fetchall():
+                grouped[row[0]].append(row[1:])
+            rows[table] = grouped
+        return people, rows
+
+
+def default_pcn(folder: Path) -> str:
+    """The PCN of the first practice by ODS code (the demo GP user's practice)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        row = con.execute(
+            f"SELECT parent_code FROM {_source(folder, 'organisations')} "
+            "WHERE org_type = 'gp_practice' ORDER BY org_code LIMIT 1"
+        ).fetchone()
+    if row is None:
+        raise ValueError(f"{folder} has no GP practices")
+    return str(row[0])
+
+
+# --- building resources -----------------------------------------------------------------------
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _moment(value: datetime | None) -> str | None:
+    # Extract timestamps are English local time; FHIR needs the offset.
+    return value.replace(tzinfo=LONDON).isoformat() if value is not None else None
+
+
+def _coded(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    coding = {"system": system, "code": code}
+    if display:
+        coding["display"] = display
+    return {"coding": [coding]}
+
+
+def _recorded_by(code: str | None) -> dict[str, Any]:
+    """meta stamping the recording organisation, as the API stamps every write (sensitive.py)."""
+    return {"tag": [{"system": RECORDED_BY_SYSTEM, "code": code}]} if code else {}
+
+
+def _recorder(resource: dict[str, Any]) -> str | None:
+    """The ODS code of the organisation a built resource names as responsible for it."""
+    performer = (resource.get("performer") or [None])[0] or {}
+    for reference in (
+        resource.get("serviceProvider"),
+        resource.get("managingOrganization"),
+        resource.get("requester"),
+        performer.get("actor", performer),
+    ):
+        if isinstance(reference, dict) and str(reference.get("reference", "")).startswith(
+            "Organization/"
+        ):
+            return reference["reference"].split("/", 1)[1]
+    return None
+
+
+class Builder:
+    """Turns one patient's extract rows into resources (dicts), with stable keyed ids."""
+
+    def __init__(self, secret: str, organisation_names: dict[str, str]) -> None:
+        self._key = hashlib.sha256(secret.encode()).digest()
+        self.orgs = organisation_names
+        m = mapping()
+        self.s = m["systems"]
+        self.m = m
+        self.diagnoses = gp_diagnosis_codes()
+
+    def rid(self, *parts: Any) -> str:
+        digest = hashlib.blake2b(
+            "|".join(map(str, parts)).encode(), key=self._key, digest_size=16
+        ).digest()
+        return str(uuid.UUID(bytes=digest, version=4))
+
+    def org(self, code: str | None) -> dict[str, Any] | None:
+        if not code:
+            return None
+        reference = {"reference": f"Organization/{code}"}
+        if code in self.orgs:
+            reference["display"] = self.orgs[code]
+        return reference
+
+    def organisation(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        code, name, org_type, parent, postcode = row
+        resource: dict[str, Any] = {
+            "resourceType": "Organization",
+            "id": code,
+            "identifier": [{"system": self.s["ods"], "value": code}],
+            "active": True,
+            "type": [_coded(self.s["organisation_type"], org_type)],
+            "name": name,
+        }
+        if postcode:
+            resource["address"] = [{"postalCode": postcode, "country": "GB"}]
+        if parent:
+            resource["partOf"] = {"reference": f"Organization/{parent}"}
+        return resource
+
+    def patient(self, person: tuple[Any, ...], patient_id: str) -> dict[str, Any]:
+        _, nhs, born, sex, ethnicity, died, practice, registered = person
+        resource: dict[str, Any] = {
+            "resourceType": "Patient",
+            "id": patient_id,
+            "identifier": [{"system": self.s["nhs_number"], "value": nhs}],
+            "active": True,
+            "gender": self.m["gender"].get(sex, "unknown"),
+            "birthDate": _day(born),
+        }
+        if ethnicity:
+            resource["extension"] = [
+                {
+                    "url": self.s["ethnic_category_extension"],
+                    "valueCodeableConcept": _coded(self.s["ethnic_category"], ethnicity),
+                }
+            ]
+        if died is not None:
+            resource["deceasedDateTime"] = _day(died)
+        if registered and practice:
+            resource["generalPractitioner"] = [self.org(practice)]
+            resource["managingOrganization"] = self.org(practice)
+        return resource
+
+    def record(
+        self, person: tuple[Any, ...], rows: dict[str, list[tuple[Any, ...]]]
+    ) -> list[dict[str, Any]]:
+        """The patient and every resource of their record."""
+        nhs = person[1]
+        patient_id = self.rid("Patient", nhs)
+        subject = {"reference": f"Patient/{patient_id}"}
+        out = [self.patient(person, patient_id)]
+        ids = Counter[str]()
+
+        def rid(kind: str, *parts: Any) -> str:
+            # Rows without a source id (GP data) are told apart by their order.
+            key = (kind, *parts)
+            ids["|".join(map(str, key))] += 1
+            return self.rid(nhs, *key, ids["|".join(map(str, key))])
+
+        s, m = self.s, self.m
+        out[0]["meta"] = _recorded_by(person[6])
+        for practice, start, end in rows.get("registrations", ()):
+            out.append(
+                self._episode(
+                    rid("reg", practice, start),
+                    subject,
+                    "gp-registration",
+                    "GP registration",
+                    practice,
+                    start,
+                    end,
+                )
+            )
+        for service_id, la, service_type, start, end in rows.get("social_care_services", ()):
+            out.append(
+                self._episode(
+                    rid("sc", service_id),
+                    subject,
+                    f"social-care-{service_type}",
+                    f"Adult social care: {service_type.replace('_', ' ')}",
+                    la,
+                    start,
+                    end,
+                )
+            )
+        for day, practice, role, mode, status in rows.get("gp_appointments", ()):
+            klass = m["gp_mode_class"].get(mode, m["default_class"])
+            out.append(
+                self._encounter(
+                    rid("gpa", day, practice, role, mode, status),
+                    subject,
+                    m["appointment_status"].get(status, "unknown"),
+                    klass,
+                    _coded(s["service"], f"gp-{role}", f"GP practice: {role}"),
+                    practice,
+                    _day(day),
+                    _day(day),
+                    "gp",
+                )
+            )
+        for day, code, value, practice in rows.get("gp_events", ()):
+            out.append(
+                self._gp_event(rid("gpe", day, code, practice), subject, day, code, value, practice)
+            )
+        for day, dmd, practice in rows.get("medications", ()):
+            out.append(
+                {
+                    "resourceType": "MedicationRequest",
+                    "id": rid("med", day, dmd, practice),
+                    "status": "completed",
+                    "intent": "order",
+                    "medicationCodeableConcept": _coded(s["dmd"], dmd),
+                    "subject": subject,
+                    "authoredOn": _day(day),
+                    "requester": self.org(practice),
+                }
+            )
+        for row in rows.get("apc_spells", ()):
+            out.extend(self._spell(rid("apc", row[0]), subject, row))
+        for row in rows.get("ae_attendances", ()):
+            out.extend(self._attendance(rid("ae", row[0]), subject, row))
+        for appt, provider, day, tfc, first, status in rows.get("op_appointments", ()):
+            encounter = self._encounter(
+                rid("op", appt),
+                subject,
+                m["appointment_status"].get(status, "unknown"),
+                m["default_class"],
+                _coded(s["treatment_function"], tfc),
+                provider,
+                _day(day),
+                _day(day),
+                "op",
+            )
+            encounter["type"].append(_coded(s["service"], "first" if first else "follow-up"))
+            out.append(encounter)
+        for setting, table in (("community", "community_contacts"), ("mh", "mh_contacts")):
+            for contact, provider, day, service in rows.get(table, ()):
+                klass = m["community_class"].get(service, m["default_class"])
+                out.append(
+                    self._encounter(
+                        rid(setting, contact),
+                        subject,
+                        "finished",
+                        klass,
+                        _coded(s["service"], f"{setting}-{service}", service.replace("_", " ")),
+                        provider,
+                        _day(day),
+                        _day(day),
+                        setting,
+                    )
+                )
+        providers = {r["id"]: _recorder(r) for r in out if r["resourceType"] == "Encounter"}
+        for resource in out[1:]:
+            if "meta" not in resource:
+                encounter = (resource.get("encounter") or {}).get("reference", "/")
+                code = _recorder(resource) or providers.get(encounter.split("/", 1)[1])
+                resource["meta"] = _recorded_by(code)
+        return out
+
+    def _episode(
+        self,
+        episode_id: str,
+        subject: dict,
+        code: str,
+        display: str,
+        org: str,  # type: ignore[type-arg]
+        start: date,
+        end: date | None,
+    ) -> dict[str, Any]:
+        period = {"start": _day(start)}
+        if end is not None:
+            period["end"] = _day(end)
+        return {
+            "resourceType": "EpisodeOfCare",
+            "id": episode_id,
+            "status": "finished" if end is not None else "active",
+            "type": [_coded(self.s["episode_type"], code, display)],
+            "patient": subject,
+            "managingOrganization": self.org(org),
+            "period": period,
+        }
+
+    def _encounter(
+        self,
+        encounter_id: str,
+        subject: dict,
+        status: str,
+        klass: list[str],  # type: ignore[type-arg]
+        service: dict,
+        provider: str,
+        start: str | None,
+        end: str | None,  # type: ignore[type-arg]
+        setting: str,
+    ) -> dict[str, Any]:
+        period = {"start": start}
+        if end is not None:
+            period["end"] = end
+        return {
+            "resourceType": "Encounter",
+            "id": encounter_id,
+            "status": status,
+            "class": {"system": self.s["act_code"], "code": klass[0], "display": klass[1]},
+            "type": [_coded(self.s["care_setting"], setting, self.m["settings"][setting])],
+            "serviceType": service,
+            "subject": subject,
+            "period": period,
+            "serviceProvider": self.org(provider),
+        }
+
+    def _gp_event(
+        self,
+        event_id: str,
+        subject: dict,
+        day: date,
+        code: str,
+        value: float | None,  # type: ignore[type-arg]
+        practice: str,
+    ) -> dict[str, Any]:
+        s = self.s
+        if code in self.diagnoses:
+            return {
+                "resourceType": "Condition",
+                "id": event_id,
+                "clinicalStatus": _coded(s["condition_clinical"], "active"),
+                "category": [
+                    _coded(s["condition_category"], "problem-list-item", "Problem List Item")
+                ],
+                "code": _coded(s["snomed"], code, self.diagnoses[code]),
+                "subject": subject,
+                "onsetDateTime": _day(day),
+                "recordedDate": _day(day),
+                "meta": _recorded_by(practice),
+            }
+        if value is not None and value == value:  # not NaN
+            return {
+                "resourceType": "Observation",
+                "id": event_id,
+                "status": "final",
+                "code": _coded(s["snomed"], code),
+                "subject": subject,
+                "effectiveDateTime": _day(day),
+                "performer": [self.org(practice)],
+                "valueQuantity": {"value": round(float(value), 3)},
+            }
+        return {
+            "resourceType": "Procedure",
+            "id": event_id,
+            "status": "completed",
+            "code": _coded(s["snomed"], code),
+            "subject": subject,
+            "performedDateTime": _day(day),
+            "performer": [{"actor": self.org(practice)}],
+        }
+
+    def _diagnosis(
+        self,
+        condition_id: str,
+        subject: dict,
+        system: str,
+        code: str,  # type: ignore[type-arg]
+        encounter_id: str,
+        day: str | None,
+    ) -> dict[str, Any]:
+        return {
+            "resourceType": "Condition",
+            "id": condition_id,
+            "category": [
+                _coded(self.s["condition_category"], "encounter-diagnosis", "Encounter Diagnosis")
+            ],
+            "code": _coded(system, code),
+            "subject": subject,
+            "encounter": {"reference": f"Encounter/{encounter_id}"},
+            "recordedDate": day,
+        }
+
+    def _spell(self, encounter_id: str, subject: dict, row: tuple[Any, ...]) -> list[dict]:  # type: ignore[type-arg]
+        (_, provider, admitted, discharged, method, primary, secondary, procedure, destination) = (
+            row
+        )
+        s = self.s
+        encounter = self._encounter(
+            encounter_id,
+            subject,
+            "finished" if discharged else "in-progress",
+            ["IMP", "inpatient encounter"],
+            _coded(s["service"], "apc-admission"),
+            provider,
+            _day(admitted),
+            _day(discharged),
+            "apc",
+        )
+        hospitalization: dict[str, Any] = {"admitSource": _coded(s["admission_method"], method)}
+        if destination:
+            hospitalization["dischargeDisposition"] = _coded(
+                s["discharge_destination"], destination
+            )
+        encounter["hospitalization"] = hospitalization
+        out = [encounter]
+        codes = [primary, *(secondary.split("|") if secondary else [])]
+        for n, code in enumerate(c for c in codes if c):
+            if n == 0:
+                encounter["reasonCode"] = [_coded(s["icd10"], code)]
+            out.append(
+                self._diagnosis(
+                    self.rid(encounter_id, "dx", n),
+                    subject,
+                    s["icd10"],
+                    code,
+                    encounter_id,
+                    _day(admitted),
+                )
+            )
+        if procedure:
+            out.append(
+                {
+                    "resourceType": "Procedure",
+                    "id": self.rid(encounter_id, "proc"),
+                    "status": "completed",
+                    "code": _coded(s["opcs4"], procedure),
+                    "subject": subject,
+                    "encounter": {"reference": f"Encounter/{encounter_id}"},
+                    "performedDateTime": _day(admitted),
+                    "performer": [{"actor": self.org(provider)}],
+                }
+            )
+        return out
+
+    def _attendance(self, encounter_id: str, subject: dict, row: tuple[Any, ...]) -> list[dict]:  # type: ignore[type-arg]
+        _, provider, arrived, departed, complaint, diagnosis, disposal = row
+        s = self.s
+        encounter = self._encounter(
+            encounter_id,
+            subject,
+            "finished",
+            ["EMER", "emergency"],
+            _coded(s["service"], "ae-attendance"),
+            provider,
+            _moment(arrived),
+            _moment(departed),
+            "ae",
+        )
+        if complaint:
+            encounter["reasonCode"] = [_coded(s["snomed"], complaint)]
+        if disposal:
+            encounter["hospitalization"] = {
+                "dischargeDisposition": _coded(s["service"], f"ae-{disposal}")
+            }
+        out = [encounter]
+        if diagnosis:
+            out.append(
+                self._diagnosis(
+                    self.rid(encounter_id, "dx"),
+                    subject,
+                    s["snomed"],
+                    diagnosis,
+                    encounter_id,
+                    _moment(arrived),
+                )
+            )
+        return out
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    """What a load stored, and how fast."""
+
+    scope: str
+    patients: int = 0
+    skipped_patients: int = 0  # already in the record
+    stored: Counter[str] = field(default_factory=Counter)
+    index_rows: int = 0
+    seconds: float = 0.0
+    write_seconds: float = 0.0
+
+    @property
+    def resources(self) -> int:
+        return sum(self.stored.values())
+
+    @property
+    def per_second(self) -> float:
+        return self.resources / self.seconds if self.seconds else 0.0
+
+
+def _existing_ids(runtime: Runtime, resource_type: str, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    with runtime.transaction() as session:
+        for start in range(0, len(ids), 900):
+            found.update(
+                session.scalars(
+                    select(RecordResource.id).where(
+                        RecordResource.resource_type == resource_type,
+                        RecordResource.id.in_(ids[start : start + 900]),
+                    )
+                )
+            )
+    return found
+
+
+def load_record(
+    runtime: Runtime,
+    folder: Path,
+    scope: Scope,
+    *,
+    patients_per_batch: int = 500,
+    chunk_patients: int = 5000,
+    on_batch: bulk.BatchHook | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
+    actor: str = ACTOR,
+) -> LoadResult:
+    """Load the record of everyone in `scope` from the extracts in `folder`.
+
+    One database transaction and one audit event per `patients_per_batch` patients, so a
+    failure leaves whole patients only; `on_batch(session, patient_ids)` runs inside each
+    transaction before it commits. `progress(resources, patients, patients_in_scope)` after
+    each batch.
+    """
+    started = time.perf_counter()
+    result = LoadResult(scope.describe())
+    extracts = Extracts(folder, scope, chunk_patients)
+    try:
+        organisations = extracts.organisations()
+        builder = Builder(runtime.settings.secret_key, {o[0]: o[1] for o in organisations})
+        detail = {"scope": scope.describe(), "source": str(folder)[:200]}
+        have = _existing_ids(runtime, "Organization", [o[0] for o in organisations])
+        new_orgs = [
+            bulk.prepare("Organization", o[0], builder.organisation(o))
+            for o in organisations
+            if o[0] not in have
+        ]
+        if new_orgs:
+            with runtime.transaction() as session:
+                written = bulk.write(session, new_orgs)
+                bulk.audit_batch(
+                    session, actor=actor, action=ACTION, written=written, patients=[], detail=detail
+                )
+            result.stored.update(written.by_type)
+            result.index_rows += written.index_rows
+        for number in range(extracts.chunks):
+            people, rows = extracts.chunk(number)
+            ids = {p[0]: builder.rid("Patient", p[1]) for p in people}
+            done = _existing_ids(runtime, "Patient", list(ids.values()))
+            todo = [p for p in people if ids[p[0]] not in done]
+            result.skipped_patients += len(people) - len(todo)
+            for start in range(0, len(todo), patients_per_batch):
+                batch = todo[start : start + patients_per_batch]
+                items = [
+                    bulk.prepare(r["resourceType"], r["id"], r)
+                    for person in batch
+                    for r in builder.record(
+                        person,
+                        {table: grouped.get(person[0], []) for table, grouped in rows.items()},
+                    )
+                ]
+                began = time.perf_counter()
+                with runtime.transaction() as session:
+                    written = bulk.write(session, items, all_new=True)
+                    patient_ids = [ids[p[0]] for p in batch]
+                    bulk.audit_batch(
+                        session,
+                        actor=actor,
+                        action=ACTION,
+                        written=written,
+                        patients=patient_ids,
+                        detail=detail,
+                    )
+                    if on_batch is not None:
+                        on_batch(session, patient_ids)
+                result.write_seconds += time.perf_counter() - began
+                result.stored.update(written.by_type)
+                result.index_rows += written.index_rows
+                result.patients += len(batch)
+                if progress is not None:
+                    progress(written.resources, len(batch), extracts.patients)
+    finally:
+        extracts.close()
+    result.seconds = time.perf_counter() - started
+    return result
