@@ -101,7 +101,9 @@ def test_ae_four_hour_standard_and_long_waits(db: duckdb.DuckDBPyConnection) -> 
                sum((departure_time - arrival_time > INTERVAL 12 HOUR)::INT)
         FROM ae_attendances
     """).fetchone()  # fmt: skip
-    assert 0.65 < within4 < 0.80
+    # each trust's time in the department has its own multiplier (data/providers.json), so a
+    # one-trust ICS sits anywhere in England's spread between trusts (about 60-85%)
+    assert 0.58 < within4 < 0.88
     assert over12 > 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from integrated_care.synth.core import NEVER, choice, rng
@@ -15,6 +17,7 @@ from integrated_care.synth.hospital import (
     secondary_diagnoses,
 )
 from integrated_care.synth.params import categorical, read_csv, read_json, unit_costs
+from integrated_care.synth.providers import HospitalProviders
 from integrated_care.synth.writer import Coded
 
 
@@ -63,22 +66,76 @@ OBJ = {"admission_method", "primary_diagnosis", "primary_procedure", "hrg_code",
        "discharge_destination", "provider_code"}  # fmt: skip
 
 
+@dataclass
+class Discharges:
+    """Spells that can be followed by a readmission: rows of y.who and discharge days."""
+
+    row: np.ndarray
+    day: np.ndarray
+
+
+def _readmissions(
+    r: np.random.Generator, y: Year, index: Discharges, probability: float, risk: np.ndarray,
+    people_death: np.ndarray, end: int,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Emergency admissions 0-29 days after the ``index`` discharges: on average ``probability``
+    of them are followed by one, more often the higher the person's ``risk`` (their background
+    emergency rate, per row of y.who), on a day drawn from a hazard falling exponentially after
+    discharge (truncated at 30 days); none on or after the person's death or after the window."""
+    spec = read_json("activity.json")["readmission"]
+    window = spec["window_days"]
+    n = len(index.row)
+    weight = risk[index.row] ** spec["risk_exponent"]
+    p = probability * weight / weight.mean() if n else weight
+    hit = r.random(n) < np.minimum(p, spec["max_probability"])
+    mean = spec["mean_days_to_readmission"]
+    gap = np.floor(-mean * np.log1p(-r.random(n) * -np.expm1(-window / mean)))
+    day = (index.day + np.minimum(gap, window - 1)).astype(np.int32)
+    keep = hit & (day < people_death[y.who[index.row]]) & (day <= end)
+    return index.row[keep], day[keep]
+
+
+def _emergency_spells(
+    r: np.random.Generator, y: Year, row: np.ndarray, day: np.ndarray, people_death: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Discharge day (the death day for those who die first) and whether they died."""
+    discharge = day + _los_emergency(r, y.age[row])
+    death = people_death[y.who[row]]
+    died = discharge >= death
+    return np.where(died, death, discharge), died
+
+
 def emergency_and_terminal(
     y: Year, people_death: np.ndarray, terminal: np.ndarray, terminal_cause: np.ndarray,
-    acute: Coded, end: int, seed: int, spells: Spells, ids: Ids, per_1000: float,
+    hosp: HospitalProviders, end: int, seed: int, spells: Spells, ids: Ids, per_1000: float,
+    electives: Discharges,
 ) -> tuple[dict[str, object], np.ndarray]:  # fmt: skip
-    """Emergency spells (plus admissions ending in death for ``terminal`` people) and the A&E
-    attendances of those arriving through A&E. Returns (A&E columns, spell rows of y.who)."""
+    """Emergency spells at ``per_1000`` (the rate before readmissions), readmissions after this
+    year's elective and emergency discharges (readmissions can be readmitted in turn), admissions
+    ending in death for ``terminal`` people, and the A&E attendances of those arriving through
+    A&E. Returns (A&E columns, spell rows of y.who)."""
     r = rng(seed, "hospital", "emergency", y.t)
     spec = read_json("activity.json")
-    row, day = poisson_events(r, y, RateModel("emergency", per_1000).annual_rate(y))
-    person = y.who[row]
-    n = len(row)
-    los = _los_emergency(r, y.age[row])
-    discharge = day + los
-    death = people_death[person]
-    died = discharge >= death
-    discharge = np.where(died, death, discharge)
+    readmit = spec["readmission"]
+    risk = RateModel("emergency", per_1000).annual_rate(y)
+    row, day = poisson_events(r, y, risk)
+    discharge, died = _emergency_spells(r, y, row, day, people_death)
+    parts = [(row, day, discharge, died)]
+    back, back_day = _readmissions(r, y, electives, readmit["probability_after_elective"], risk,
+                                   people_death, end)  # fmt: skip
+    for _ in range(readmit["max_generations"]):
+        alive = ~died & (discharge <= end)
+        more, more_day = _readmissions(
+            r, y, Discharges(row[alive], discharge[alive]),
+            readmit["probability_after_emergency"], risk, people_death, end,
+        )  # fmt: skip
+        row, day = np.concatenate([back, more]), np.concatenate([back_day, more_day])
+        back, back_day = back[:0], back_day[:0]
+        if not len(row):
+            break
+        discharge, died = _emergency_spells(r, y, row, day, people_death)
+        parts.append((row, day, discharge, died))
+    row, day, discharge, died = (np.concatenate(x) for x in zip(*parts, strict=True))
     icd, root = emergency_diagnoses(r, y.present[row], y.age[row])
     # terminal admissions: people of this year who die in hospital
     tpos = np.flatnonzero(terminal[y.who] & (people_death[y.who] <= y.hi))
@@ -98,8 +155,9 @@ def emergency_and_terminal(
     other, p_other = categorical(spec["emergency_methods"])
     method = np.where(via_ae, "21", np.array(other, dtype=object)[choice(r, p_other, m)])
     open_ = discharge > end
+    provider = hosp.acute(y.who[row])
     spells.add(
-        person=y.who[row], provider_code=acute[y.who[row]], admission_date=day,
+        person=y.who[row], provider_code=provider, admission_date=day,
         discharge_date=np.where(open_, NEVER, discharge), admission_method=method,
         primary_diagnosis=icd, primary_procedure=np.full(m, None, dtype=object), hrg_code=hrg,
         cost=cost, discharge_destination=_destinations(r, m, died, open_),
@@ -107,14 +165,16 @@ def emergency_and_terminal(
     )  # fmt: skip
     ae_rows = np.flatnonzero(via_ae)
     ae = ae_attendances(r, y, row[ae_rows], day[ae_rows], np.ones(len(ae_rows), bool),
-                        acute[y.who[row[ae_rows]]], ids)  # fmt: skip
-    del n
+                        provider[ae_rows], hosp, ids)  # fmt: skip
     return ae, row
 
 
 def electives(
-    y: Year, people_death: np.ndarray, acute: Coded, end: int, seed: int, spells: Spells
-) -> None:
+    y: Year, people_death: np.ndarray, hosp: HospitalProviders, end: int, seed: int,
+    spells: Spells,
+) -> Discharges:  # fmt: skip
+    """Elective spells, the procedure drawn in proportion to its weight among those the person's
+    age allows; returns the spells discharged alive within the window (for readmissions)."""
     r = rng(seed, "hospital", "elective", y.t)
     spec = read_json("activity.json")["elective"]
     row, day = poisson_events(r, y, RateModel("elective").annual_rate(y))
@@ -123,8 +183,10 @@ def electives(
     n = len(row)
     weights = np.array([float(p["weight"]) for p in procs])
     min_age = np.array([float(p["min_age"]) for p in procs])
-    score = (age[:, None] >= min_age[None, :]) * weights[None, :] * r.random((n, len(procs)))
-    pick = score.argmax(axis=1)
+    # exponential race: the smallest Exp(1) / weight among the allowed wins with probability
+    # weight / (sum of allowed weights)
+    race = r.exponential(size=(n, len(procs))) / weights[None, :]
+    pick = np.where(age[:, None] >= min_age[None, :], race, np.inf).argmin(axis=1)
     day_case = np.array([p["day_case"] == "1" for p in procs])[pick]
     los = np.where(
         day_case, 0, 1 + r.poisson(read_json("activity.json")["elective_ordinary_mean_days"] - 1, n)
@@ -139,8 +201,10 @@ def electives(
     costs = unit_costs()
     methods, p_method = categorical(spec["methods"])
     open_ = discharge > end
+    specialty = np.array([p["treatment_function_code"] for p in procs])[pick]
     spells.add(
-        person=y.who[row], provider_code=acute[y.who[row]], admission_date=day.astype(np.int32),
+        person=y.who[row], provider_code=hosp.planned(r, y.who[row], specialty, "elective"),
+        admission_date=day.astype(np.int32),
         discharge_date=np.where(open_, NEVER, discharge), admission_method=np.array(
             methods, dtype=object)[choice(r, p_method, n)],
         primary_diagnosis=np.array([p["icd10"] for p in procs], dtype=object)[pick],
@@ -148,11 +212,13 @@ def electives(
         hrg_code=hrg, cost=np.where(day_case, costs["day_case"], costs["elective_episode"]),
         discharge_destination=_destinations(r, n, died, open_), present=y.present[row],
     )  # fmt: skip
+    alive = ~died & ~open_
+    return Discharges(row[alive], discharge[alive])
 
 
 def maternity(
-    y: Year, mothers: np.ndarray, delivery_day: np.ndarray, death: np.ndarray, acute: Coded,
-    seed: int, spells: Spells, present: np.ndarray,
+    y: Year, mothers: np.ndarray, delivery_day: np.ndarray, death: np.ndarray,
+    hosp: HospitalProviders, seed: int, spells: Spells, present: np.ndarray,
 ) -> None:  # fmt: skip
     """Delivery spells for the year's births, and antenatal admissions."""
     r = rng(seed, "hospital", "maternity", y.t)
@@ -181,7 +247,7 @@ def maternity(
             hrg = np.full(m, mat["antenatal"]["hrg"])
             cost = np.full(m, costs["non_elective_episode"])
         spells.add(
-            person=who, provider_code=acute[who], admission_date=when.astype(np.int32),
+            person=who, provider_code=hosp.acute(who), admission_date=when.astype(np.int32),
             discharge_date=(when + los).astype(np.int32),
             admission_method=np.full(m, "31", dtype=object), primary_diagnosis=icd.astype(object),
             primary_procedure=opcs.astype(object), hrg_code=hrg.astype(object), cost=cost,

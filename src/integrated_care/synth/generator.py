@@ -38,6 +38,7 @@ from integrated_care.synth.population import (
     trim_after_death,
 )
 from integrated_care.synth.progress import Stages
+from integrated_care.synth.providers import HospitalProviders, hospital_providers
 from integrated_care.synth.registrations import Registrations
 from integrated_care.synth.writer import Coded, TableWriter, write_table
 
@@ -77,7 +78,7 @@ class _World:
     cond: Conditions
     regs: Registrations
     pid: np.ndarray
-    acute: Coded  # usual providers, indexed by person
+    hospital: HospitalProviders
     community: Coded
     mental_health: Coded
     la_index: np.ndarray
@@ -147,7 +148,7 @@ def _build_world(cfg: SynthConfig, stages: Stages) -> _World:
     return _World(
         fp=fp, cal=cal, people=people, decile=decile, cond=cond, regs=regs,
         pid=patient_ids(rng(cfg.seed, "identifiers", "patient"), people.n),
-        acute=_providers(fp, people, cfg.seed, fp.acute),
+        hospital=hospital_providers(fp, people, cfg.seed),
         community=_providers(fp, people, cfg.seed, fp.community),
         mental_health=_providers(fp, people, cfg.seed, fp.mental_health),
         la_index=_local_authorities(fp, people), death_place=place, death_cause=cause,
@@ -155,13 +156,17 @@ def _build_world(cfg: SynthConfig, stages: Stages) -> _World:
 
 
 def _emergency_rate(w: _World) -> float:
-    """Emergency admissions per 1,000 left for the hazard once admissions ending in death are
-    counted (those follow the deaths already drawn)."""
-    spec = read_json("activity.json")["streams"]["emergency"]["per_1000"]
+    """Emergency admissions per 1,000 left for the background hazard once admissions ending in
+    death (they follow the deaths already drawn) and readmissions are counted. Readmissions
+    follow a share of elective discharges and, in turn, of all emergency discharges alive."""
+    spec = read_json("activity.json")
+    streams, readmit = spec["streams"], spec["readmission"]
     p = w.people
     years = (np.minimum(p.death, w.cal.end + 1) - p.entry).clip(0).sum() / 365.25
     terminal = (w.death_place == PLACES_OF_DEATH.index("hospital")).sum()
-    return spec - 1000 * terminal / years
+    not_terminal = streams["emergency"]["per_1000"] - 1000 * terminal / years
+    after_elective = readmit["probability_after_elective"] * streams["elective"]["per_1000"]
+    return not_terminal * (1 - readmit["probability_after_emergency"]) - after_elective
 
 
 def generate(cfg: SynthConfig, show_progress: bool = True) -> SynthResult:
@@ -257,23 +262,24 @@ def _care(  # type: ignore[no-untyped-def]
                 "staff_role": ap["staff_role"], "mode": ap["mode"], "status": ap["status"],
             })  # fmt: skip
             spells = admissions.Spells()
+            elective = admissions.electives(y, p.death, w.hospital, cal.end, seed, spells)
             ae_linked, _ = admissions.emergency_and_terminal(
-                y, p.death, terminal, w.death_cause, w.acute, cal.end, seed, spells, ids,
-                emergency_rate,
+                y, p.death, terminal, w.death_cause, w.hospital, cal.end, seed, spells, ids,
+                emergency_rate, elective,
             )  # fmt: skip
-            admissions.electives(y, p.death, w.acute, cal.end, seed, spells)
-            admissions.maternity(y, mothers, delivery, p.death, w.acute, seed, spells,
+            admissions.maternity(y, mothers, delivery, p.death, w.hospital, seed, spells,
                                  w.cond.present)  # fmt: skip
             apc = spells.columns(ids)
             writers["apc_spells"].write({**apc, "patient_id": w.pid[apc.pop("person")]})
             r = rng(seed, "hospital", "ae", t)
             row, day = poisson_events(r, y, RateModel("ae", ae_rate).annual_rate(y))
-            ae = ae_attendances(r, y, row, day, np.zeros(len(row), bool), w.acute[y.who[row]], ids)
+            ae = ae_attendances(r, y, row, day, np.zeros(len(row), bool),
+                                w.hospital.acute(y.who[row]), w.hospital, ids)  # fmt: skip
             for part in (ae_linked, ae):
                 writers["ae_attendances"].write({**part, "patient_id": w.pid[part.pop("person")]})
-            op = outpatients.op_appointments(y, w.acute, seed, ids)
+            op = outpatients.op_appointments(y, w.hospital, seed, ids)
             writers["op_appointments"].write({**op, "patient_id": w.pid[op.pop("person")]})
-            rtt = outpatients.rtt_pathways(y, w.acute, p.death, cal.end, seed, ids)
+            rtt = outpatients.rtt_pathways(y, w.hospital, p.death, cal.end, seed, ids)
             writers["rtt_pathways"].write({**rtt, "patient_id": w.pid[rtt.pop("person")]})
             cc = services.community_contacts(y, w.community, seed, ids)
             writers["community_contacts"].write({**cc, "patient_id": w.pid[cc.pop("person")]})
@@ -365,7 +371,12 @@ def _truth(cfg: SynthConfig, w: _World, out: Path, meds: primary_care.Medicines)
     truth.mkdir(exist_ok=True)
     p, cal = w.people, w.cal
     y = build_year(cal.years - 1, p, w.cond, w.decile, cal, meds.start, meds.person)
-    rate = RateModel("emergency", _emergency_rate(w)).annual_rate(y)
+    # the first emergency admission comes from the background hazard or after an elective;
+    # once admitted, readmissions add (1 / (1 - p) - 1) more on average
+    readmit = read_json("activity.json")["readmission"]
+    after_elective = readmit["probability_after_elective"] * RateModel("elective").annual_rate(y)
+    rate = RateModel("emergency", _emergency_rate(w)).annual_rate(y) + after_elective
+    chained = 1 / (1 - readmit["probability_after_emergency"])
     full_year = (y.hi - y.start + 1) / 365.25
     hazard = final_year_hazard(w.cond, p, w.decile, cal)[y.who]
     hospital_share = read_json("demography.json")["place_of_death_shares"]["hospital"]
@@ -380,7 +391,7 @@ def _truth(cfg: SynthConfig, w: _World, out: Path, meds: primary_care.Medicines)
         "patient_id": pa.array(w.pid[y.who]),
         "financial_year": pa.array([cal.financial_year(cal.years - 1)] * len(y.who)),
         "probability_emergency_admission": pa.array(np.round(prob, 6)),
-        "expected_emergency_admissions": pa.array(np.round(rate * full_year, 6)),
+        "expected_emergency_admissions": pa.array(np.round(rate * chained * full_year, 6)),
     })  # fmt: skip
     pq.write_table(table, truth / "emergency_admission_risk.parquet", **OPTIONS)
     params = {

@@ -19,6 +19,7 @@ from integrated_care import reference
 from integrated_care.synth.core import choice
 from integrated_care.synth.health import Year
 from integrated_care.synth.params import categorical, conditions, read_csv, read_json, unit_costs
+from integrated_care.synth.providers import HospitalProviders
 from integrated_care.synth.writer import Coded
 
 MINUTE_US = 60_000_000
@@ -137,17 +138,21 @@ def _timestamps(r: np.random.Generator, days: np.ndarray) -> np.ndarray:
     return days.astype(np.int64) * DAY_US + (hour * 60 + minute).astype(np.int64) * MINUTE_US
 
 
-def _lengths_of_stay(r: np.random.Generator, kind: str, n: int) -> np.ndarray:
+def _lengths_of_stay(
+    r: np.random.Generator, kind: str, n: int, scale: np.ndarray | float = 1.0
+) -> np.ndarray:
     spec = read_json("activity.json")["ae"]["los_minutes_lognormal"][kind]
-    minutes = spec["median"] * np.exp(r.normal(0, spec["sigma"], n))
+    minutes = spec["median"] * scale * np.exp(r.normal(0, spec["sigma"], n))
     return np.maximum(np.round(minutes), 5).astype(np.int64)
 
 
 def ae_attendances(
     r: np.random.Generator, y: Year, row: np.ndarray, day: np.ndarray, admitted: np.ndarray,
-    provider: Coded, ids: Ids,
+    provider: Coded, hosp: HospitalProviders, ids: Ids,
 ) -> dict[str, object]:  # fmt: skip
-    """A&E attendances for rows of the year (admitted ones arrive on their admission day)."""
+    """A&E attendances for rows of the year (admitted ones arrive on their admission day), at
+    ``provider`` (some type 3 ones move to an urgent care provider); type 1-2 times in the
+    department follow the provider's performance multiplier."""
     spec = read_json("activity.json")["ae"]
     n = len(row)
     types, p_type = categorical(spec["department_type"])
@@ -158,10 +163,12 @@ def ae_attendances(
     disposals, p_disp = categorical(spec["non_admitted_disposal"])
     all_disposals = ["admitted", *disposals]
     disposal = np.where(admitted, 0, choice(r, p_disp, n) + 1)
+    provider = hosp.type3(r, provider, dept)
+    scale = hosp.ae_time[provider.index]
     los = np.where(
         dept == 3, _lengths_of_stay(r, "type3", n),
-        np.where(admitted, _lengths_of_stay(r, "type1_admitted", n),
-                 _lengths_of_stay(r, "type1_not_admitted", n)),
+        np.where(admitted, _lengths_of_stay(r, "type1_admitted", n, scale),
+                 _lengths_of_stay(r, "type1_not_admitted", n, scale)),
     )  # fmt: skip
     left = disposal == all_disposals.index("left_before_treatment")
     los = np.where(left, np.maximum(los // 2, 5), los)
