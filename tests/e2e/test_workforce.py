@@ -17,14 +17,14 @@ from integrated_care.settings import Settings
 from integrated_care.workforce import movement as mv
 from integrated_care.workforce import routes
 from integrated_care.workforce.common import Actor
-from tests.e2e.conftest import (  # noqa: F401 - the browser fixtures
+
+# The browser fixtures come from tests/e2e/conftest.py: one Playwright per test session (a
+# second sync Playwright in the same process fails), so browser tests live in tests/e2e.
+from tests.e2e.conftest import (
     DEMO_PASSWORD,
     LiveServer,
     _free_port,
-    axe_page,
     axe_violations,
-    browser,
-    page,
     sign_in,
 )
 from tests.workforce.conftest import TODAY, build_nurse, pick_orgs
@@ -90,7 +90,7 @@ def _ids(server: LiveServer) -> dict[str, int]:
     return server.runtime.workforce_ids  # type: ignore[attr-defined]
 
 
-def test_blocked_for_missing_dbs_then_allowed_in_the_browser(page, workforce_server) -> None:  # noqa: F811
+def test_blocked_for_missing_dbs_then_allowed_in_the_browser(page, workforce_server) -> None:
     base, ids = workforce_server.url, _ids(workforce_server)
     movement_url = f"{base}/workforce/movements/{ids['movement']}"
     sign_in(page, base, "hostlead")
@@ -132,7 +132,7 @@ def test_blocked_for_missing_dbs_then_allowed_in_the_browser(page, workforce_ser
     "path", ["/workforce", "/workforce/staff/{nurse}", "/workforce/movements/{movement}",
              "/workforce/plan"],
 )  # fmt: skip
-def test_workforce_pages_meet_wcag_22_aa(axe_page, workforce_server, path: str) -> None:  # noqa: F811
+def test_workforce_pages_meet_wcag_22_aa(axe_page, workforce_server, path: str) -> None:
     sign_in(axe_page, workforce_server.url, "homelead")
     url = workforce_server.url + path.format(**_ids(workforce_server))
     assert axe_violations(axe_page, url) == []
