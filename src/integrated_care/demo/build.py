@@ -205,10 +205,13 @@ def workforce_step(runtime: Runtime, state: DemoState) -> str:
 
 def record_step(runtime: Runtime, state: DemoState) -> str:
     """The shared care record of one PCN (FHIR R4), through the direct bulk path."""
-    from integrated_care.record.loader import Scope, default_pcn, load_record
+    from rich.console import Console
+
+    from integrated_care.record.cli import load_with_progress
+    from integrated_care.record.loader import Scope, default_pcn
 
     folder = _extract_dir(runtime)
-    result = load_record(runtime, folder, Scope("pcn", default_pcn(folder)))
+    result = load_with_progress(runtime, folder, Scope("pcn", default_pcn(folder)), Console())
     return (
         f"{result.patients:,} patients of {result.scope}, {result.resources:,} resources "
         f"in {result.seconds:.0f} s ({result.per_second:,.0f} resources/s)"

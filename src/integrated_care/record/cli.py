@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -17,6 +18,9 @@ from rich.progress import (
 from rich.table import Table
 
 from integrated_care.runtime import Runtime
+
+if TYPE_CHECKING:
+    from integrated_care.record.loader import LoadResult, Scope
 
 
 def _console() -> Console:
@@ -38,6 +42,23 @@ def _progress(console: Console) -> Progress:
         TimeRemainingColumn(),
         console=console,
     )
+
+
+def load_with_progress(
+    runtime: Runtime, folder: Path, scope: Scope, console: Console, *, batch: int = 500
+) -> LoadResult:
+    """`load_record` with a progress bar of patients and resources (the CLI and the demo)."""
+    from integrated_care.record.loader import load_record
+
+    with _progress(console) as bar:
+        task = bar.add_task(f"record of {scope.describe()}", total=None, resources=0)
+        done = {"resources": 0}
+
+        def advance(resources: int, patients: int, total: int) -> None:
+            done["resources"] += resources
+            bar.update(task, total=total, advance=patients, resources=done["resources"])
+
+        return load_record(runtime, folder, scope, patients_per_batch=batch, progress=advance)
 
 
 def _counts_table(title: str, counts: dict[str, int]) -> Table:
@@ -68,7 +89,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build the record of one PCN (default), a place or everyone from the extracts, through
         the direct bulk path (search indexes included; one audit event per batch)."""
-        from integrated_care.record.loader import Scope, default_pcn, load_record
+        from integrated_care.record.loader import Scope, default_pcn
 
         if sum(x is not None and x is not False for x in (pcn, place, everyone or None)) > 1:
             raise typer.BadParameter("give at most one of --pcn, --place, --all")
@@ -84,21 +105,11 @@ def register(app: typer.Typer) -> None:
             scope = Scope("place", place)
         else:
             scope = Scope("pcn", pcn or default_pcn(folder))
-        with _progress(console) as bar:
-            task = bar.add_task(f"record of {scope.describe()}", total=None, resources=0)
-            done = {"resources": 0}
-
-            def advance(resources: int, patients: int, total: int) -> None:
-                done["resources"] += resources
-                bar.update(task, total=total, advance=patients, resources=done["resources"])
-
-            try:
-                result = load_record(
-                    runtime, folder, scope, patients_per_batch=batch, progress=advance
-                )
-            except (ValueError, FileNotFoundError) as exc:
-                console.print(f"[red]{exc}[/]")
-                raise typer.Exit(1) from exc
+        try:
+            result = load_with_progress(runtime, folder, scope, console, batch=batch)
+        except (ValueError, FileNotFoundError) as exc:
+            console.print(f"[red]{exc}[/]")
+            raise typer.Exit(1) from exc
         console.print(_counts_table(f"Shared care record: {result.scope}", dict(result.stored)))
         console.print(
             f"{result.patients:,} patients ({result.skipped_patients:,} already loaded), "
