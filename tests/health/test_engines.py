@@ -95,8 +95,11 @@ def test_local_sessions_stay_on_loopback_and_download_nothing(
     assert local["spark.sql.warehouse.dir"] == "/tmp/wh"
     assert local["spark.executor.memory"] == "8g"
     assert local["spark.sql.shuffle.partitions"] == "64"  # the environment wins over defaults
+    # The local driver holds the collected marts: more than Spark's 1 GB default.
+    assert local["spark.driver.memory"] == "8g"
     cluster = session_conf("spark://head:7077", None)
     assert "spark.driver.bindAddress" not in cluster
+    assert "spark.driver.memory" not in cluster
     with pytest.raises(WarehouseError, match="nothing may be downloaded"):
         session_conf("local[2]", None, {"spark.jars.packages": "io.delta:delta-spark_2.13:4.0.0"})
     with pytest.raises(WarehouseError, match="not key=value"):

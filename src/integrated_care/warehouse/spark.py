@@ -50,6 +50,11 @@ LOCAL_CONF: dict[str, str] = {
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.sql.shuffle.partitions": "4",
     "spark.default.parallelism": "4",
+    # In local mode the driver is the whole cluster, and collected marts come back through it:
+    # Spark's 1 GB default lost the task results of a 600,000-person ICS. A ceiling, not a
+    # reservation; ICS_SPARK_CONF overrides it.
+    "spark.driver.memory": "8g",
+    "spark.driver.maxResultSize": "4g",
 }
 
 
