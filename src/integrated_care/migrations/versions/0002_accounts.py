@@ -12,27 +12,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from integrated_care.migrations.append_only import guard_function, make_append_only
+
 revision = "0002_accounts"
 down_revision = "0001_footprint"
 branch_labels = None
 depends_on = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-SQLITE_TRIGGERS = (
-    """CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event
-    BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END""",
-    """CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event
-    BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END""",
-)
-POSTGRES_TRIGGERS = (
-    """CREATE FUNCTION audit_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN RAISE EXCEPTION 'audit_event is append-only'; END $$""",
-    """CREATE TRIGGER audit_event_no_change BEFORE UPDATE OR DELETE ON audit_event
-    FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()""",
-    """CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only()""",
-)
 
 
 def _create_users() -> None:
@@ -153,10 +140,9 @@ def _create_audit_log() -> None:
     op.create_index("ix_audit_event_actor", "audit_event", ["actor"])
     op.create_index("ix_audit_event_occurred_at", "audit_event", ["occurred_at"])
     op.create_index("ix_audit_event_record", "audit_event", ["record_type", "record_id"])
-    dialect = op.get_bind().dialect.name
-    triggers = {"sqlite": SQLITE_TRIGGERS, "postgresql": POSTGRES_TRIGGERS}.get(dialect, ())
-    for statement in triggers:
-        op.execute(statement)
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(guard_function("audit_event_append_only"))
+    make_append_only("audit_event", guard="audit_event_append_only")
 
 
 def upgrade() -> None:

@@ -9,27 +9,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from integrated_care.migrations.append_only import guard_function, make_append_only
+
 revision = "0004_record"
 down_revision = "0003_cohorts"
 branch_labels = None
 depends_on = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-SQLITE_TRIGGERS = (
-    """CREATE TRIGGER record_history_no_update BEFORE UPDATE ON record_resource_history
-    BEGIN SELECT RAISE(ABORT, 'record_resource_history is append-only'); END""",
-    """CREATE TRIGGER record_history_no_delete BEFORE DELETE ON record_resource_history
-    BEGIN SELECT RAISE(ABORT, 'record_resource_history is append-only'); END""",
-)
-POSTGRES_TRIGGERS = (
-    """CREATE FUNCTION record_history_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN RAISE EXCEPTION 'record_resource_history is append-only'; END $$""",
-    """CREATE TRIGGER record_history_no_change BEFORE UPDATE OR DELETE
-    ON record_resource_history FOR EACH ROW EXECUTE FUNCTION record_history_append_only()""",
-    """CREATE TRIGGER record_history_no_truncate BEFORE TRUNCATE ON record_resource_history
-    FOR EACH STATEMENT EXECUTE FUNCTION record_history_append_only()""",
-)
 
 
 def _resource_tables() -> None:
@@ -145,10 +132,11 @@ def _search_tables() -> None:
 def upgrade() -> None:
     _resource_tables()
     _search_tables()
-    dialect = op.get_bind().dialect.name
-    triggers = {"sqlite": SQLITE_TRIGGERS, "postgresql": POSTGRES_TRIGGERS}.get(dialect, ())
-    for statement in triggers:
-        op.execute(statement)
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(guard_function("record_history_append_only"))
+    make_append_only(
+        "record_resource_history", guard="record_history_append_only", prefix="record_history"
+    )
 
 
 def downgrade() -> None:

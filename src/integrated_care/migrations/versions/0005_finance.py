@@ -13,6 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from integrated_care.migrations.append_only import append_only_statements, guard_function
+
 revision = "0005_finance"
 down_revision = "0004_record"
 branch_labels = None
@@ -44,8 +46,7 @@ SQLITE_SAME_CELL = (
     BEGIN SELECT RAISE(ABORT, 'a correction must supersede a row of the same cell'); END""",
 )
 POSTGRES_FUNCTIONS = (
-    """CREATE FUNCTION finance_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$""",
+    guard_function("finance_append_only"),
     """CREATE FUNCTION finance_entry_same_cell() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
       IF NEW.supersedes_id IS NOT NULL AND NOT EXISTS (
@@ -71,27 +72,18 @@ POSTGRES_FUNCTIONS = (
 
 
 def _sqlite_triggers() -> list[str]:
-    out = []
-    for table in APPEND_ONLY:
-        for event in ("UPDATE", "DELETE"):
-            out.append(
-                f"""CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table}
-                BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"""
-            )
+    out = [
+        statement
+        for table in APPEND_ONLY
+        for statement in append_only_statements("sqlite", table, guard="finance_append_only")
+    ]
     return [*out, *SQLITE_SAME_CELL]
 
 
 def _postgres_triggers() -> list[str]:
     out = list(POSTGRES_FUNCTIONS)
     for table in APPEND_ONLY:
-        out.append(
-            f"""CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table}
-            FOR EACH ROW EXECUTE FUNCTION finance_append_only()"""
-        )
-        out.append(
-            f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
-            FOR EACH STATEMENT EXECUTE FUNCTION finance_append_only()"""
-        )
+        out += append_only_statements("postgresql", table, guard="finance_append_only")
     for table in ("finance_entry", "finance_control_total"):
         out.append(
             f"""CREATE TRIGGER {table}_same_cell BEFORE INSERT ON {table}

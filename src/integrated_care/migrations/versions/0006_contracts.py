@@ -12,6 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from integrated_care.migrations.append_only import make_append_only
+
 revision = "0006_contracts"
 down_revision = "0005_finance"
 branch_labels = None
@@ -82,22 +84,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_finance_contract_decision")),
     )
     op.create_index(op.f("ix_finance_contract_decision_contract_id"), DECISIONS, ["contract_id"])
-    dialect = op.get_bind().dialect.name
-    if dialect == "sqlite":
-        for event in ("UPDATE", "DELETE"):
-            op.execute(
-                f"""CREATE TRIGGER {DECISIONS}_no_{event.lower()} BEFORE {event} ON {DECISIONS}
-                BEGIN SELECT RAISE(ABORT, '{DECISIONS} is append-only'); END"""
-            )
-    elif dialect == "postgresql":
-        op.execute(
-            f"""CREATE TRIGGER {DECISIONS}_no_change BEFORE UPDATE OR DELETE ON {DECISIONS}
-            FOR EACH ROW EXECUTE FUNCTION finance_append_only()"""
-        )
-        op.execute(
-            f"""CREATE TRIGGER {DECISIONS}_no_truncate BEFORE TRUNCATE ON {DECISIONS}
-            FOR EACH STATEMENT EXECUTE FUNCTION finance_append_only()"""
-        )
+    make_append_only(DECISIONS, guard="finance_append_only")
 
 
 def downgrade() -> None:
