@@ -214,7 +214,9 @@ def cohort_counts(
     ]
     pcns: dict[str, list[int]] = {}
     for p in practices:
-        totals = pcns.setdefault(p.pcn_code or "", [0, 0])
+        if p.pcn_code is None:  # a practice in no PCN counts in the total, not in a PCN
+            continue
+        totals = pcns.setdefault(p.pcn_code, [0, 0])
         totals[0] += p.members
         totals[1] += p.list_size
     by_pcn = [AreaCount(code, code, m, n) for code, (m, n) in sorted(pcns.items())]

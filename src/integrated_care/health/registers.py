@@ -203,11 +203,17 @@ def condition_flags(
 
 
 def practice_hierarchy(con: ibis.BaseBackend) -> Table:
-    """practice_code -> pcn_code (the practice's parent), place_code (the practice's place)."""
+    """practice_code -> pcn_code (the practice's PCN, null for a practice in none),
+    place_code (the practice's place)."""
     orgs = con.table("organisations")
     practices = orgs.filter(orgs.org_type == "gp_practice")
+    pcns = orgs.filter(orgs.org_type == "pcn").org_code
+    # A practice outside every PCN has its place as parent in the input layer: not a PCN.
+    in_pcn = practices.parent_code.isin(pcns)
     return practices.select(
-        practice_code=_.org_code, pcn_code=_.parent_code, place_code=_.place_code
+        practice_code=_.org_code,
+        pcn_code=in_pcn.ifelse(practices.parent_code, ibis.null(str)),
+        place_code=_.place_code,
     )
 
 
@@ -303,8 +309,10 @@ def registers_mart(
         ("system", None),
     ):
         area = practice[column] if column else ibis.literal("ICS")
+        # Practices in no PCN count at practice, place and system level only.
+        rows = practice.filter(area.notnull()) if column else practice
         levels.append(
-            practice.mutate(area_code=area.cast("string"))
+            rows.mutate(area_code=area.cast("string"))
             .group_by("area_code", "condition")
             .aggregate(numerator=_.numerator.sum(), denominator=_.denominator.sum())
             .mutate(level=ibis.literal(level))

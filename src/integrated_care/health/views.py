@@ -73,13 +73,10 @@ class AreaNames:
     def practice(self, code: str) -> str:
         return self.practices.get(code, code)
 
-    def pcn(self, code: str) -> str:
-        """A PCN's name; a practice in no PCN has its place as parent in the warehouse."""
-        if code in self.pcns:
-            return self.pcns[code]
-        if code in self.places:
-            return f"Practices in no PCN ({self.places[code]})"
-        return code
+    def pcn(self, code: str | None) -> str:
+        if code is None:
+            return "Practices in no PCN"
+        return self.pcns.get(code, code)
 
     def place(self, code: str) -> str:
         return self.places.get(code, code)
@@ -125,10 +122,7 @@ def _cached_overview(path: str, modified: float) -> PopulationHealthOverview:
             as_of=profile.as_of,
             built_at=dt.datetime.fromtimestamp(modified, dt.UTC).replace(microsecond=0),
             practices=int(summary.practice_code.nunique().execute()),
-            # A practice in no PCN has its place as parent in the warehouse: not a PCN.
-            pcns=int(
-                summary.filter(summary.pcn_code != summary.place_code).pcn_code.nunique().execute()
-            ),
+            pcns=int(summary.pcn_code.nunique().execute()),
             places=int(summary.place_code.nunique().execute()),
         )
         return PopulationHealthOverview(
