@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +85,6 @@ def _analyse(runtime: Runtime) -> None:
 
 @pytest.fixture(scope="session")
 def live_server(db_templates, tmp_path_factory) -> Iterator[LiveServer]:
-    from integrated_care.web.app import create_app
     from tests.conftest import _build_test_footprint
 
     url = db_templates.clone("sqlite", "footprint", _build_test_footprint)
@@ -93,6 +93,15 @@ def live_server(db_templates, tmp_path_factory) -> Iterator[LiveServer]:
     _create_users(runtime)
     _load_small_population(runtime)
     _analyse(runtime)
+    with serve(runtime) as server:
+        yield server
+
+
+@contextmanager
+def serve(runtime: Runtime) -> Iterator[LiveServer]:
+    """The app over this runtime, served by a real uvicorn on a free loopback port."""
+    from integrated_care.web.app import create_app
+
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
@@ -104,9 +113,11 @@ def live_server(db_templates, tmp_path_factory) -> Iterator[LiveServer]:
         if time.monotonic() > deadline:
             raise RuntimeError("the app did not start within 20 s")
         time.sleep(0.05)
-    yield LiveServer(f"http://127.0.0.1:{port}", runtime)
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", runtime)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

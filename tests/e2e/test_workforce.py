@@ -4,13 +4,10 @@ again and activates. The workforce pages meet WCAG 2.2 AA and raise no console e
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import date
 
 import pytest
-import uvicorn
 
 from integrated_care.runtime import Runtime
 from integrated_care.settings import Settings
@@ -23,8 +20,8 @@ from integrated_care.workforce.common import Actor
 from tests.e2e.conftest import (
     DEMO_PASSWORD,
     LiveServer,
-    _free_port,
     axe_violations,
+    serve,
     sign_in,
 )
 from tests.workforce.conftest import TODAY, build_nurse, pick_orgs
@@ -37,7 +34,6 @@ def workforce_server(db_templates, tmp_path_factory) -> Iterator[LiveServer]:  #
     """A live server over the test footprint: the hand-made nurse without a DBS check, her
     movement approved and consented, and the two workforce leads."""
     from integrated_care.accounts.services import create_user
-    from integrated_care.web.app import create_app
     from integrated_care.workforce.demo import generate_plan
     from integrated_care.workforce.plan import build_months, store_months
     from tests.conftest import _build_test_footprint
@@ -69,21 +65,11 @@ def workforce_server(db_templates, tmp_path_factory) -> Iterator[LiveServer]:  #
     runtime.workforce_ids = {"nurse": nurse, "movement": m.id}  # type: ignore[attr-defined]
     original = routes._today
     routes._today = lambda: TODAY
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the app did not start within 20 s")
-        time.sleep(0.05)
-    yield LiveServer(f"http://127.0.0.1:{port}", runtime)
-    server.should_exit = True
-    thread.join(timeout=10)
-    routes._today = original
+    try:
+        with serve(runtime) as server:
+            yield server
+    finally:
+        routes._today = original
 
 
 def _ids(server: LiveServer) -> dict[str, int]:
