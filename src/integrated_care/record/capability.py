@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from integrated_care import __version__
+from integrated_care.record.export import BULK_OPERATIONS
 from integrated_care.record.search import RESULT_PARAMS
 from integrated_care.record.searchparams import COMMON_PARAMS, definitions
 
@@ -97,6 +98,7 @@ def capability_statement(base_url: str, date: str) -> dict[str, Any]:
                 },
                 "resource": [_resource(t) for t in sorted(definitions().resources)],
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
+                "operation": BULK_OPERATIONS,  # $export (also Patient/, Group/), $import
             }
         ],
     }
