@@ -37,6 +37,7 @@ def _root(
 def _register_domains() -> None:
     # Imported here so that `ics --help` lists every domain's commands in one place.
     from integrated_care.accounts import cli as accounts_cli
+    from integrated_care.coordination import cli as referrals_cli
     from integrated_care.demo import cli as demo_cli
     from integrated_care.finance import cli as finance_cli
     from integrated_care.footprint import cli as footprint_cli
@@ -60,6 +61,7 @@ def _register_domains() -> None:
         finance_cli,
         record_cli,
         workforce_cli,
+        referrals_cli,
         web_cli,
         demo_cli,
     ):

@@ -218,12 +218,28 @@ def record_step(runtime: Runtime, state: DemoState) -> str:
     )
 
 
+def referrals_step(runtime: Runtime, state: DemoState) -> str:
+    """The service directory and demo referrals from the demo GP's practice (repeatable)."""
+    from integrated_care.coordination.demo import load_referrals_demo
+
+    return load_referrals_demo(runtime)
+
+
+def mdt_step(runtime: Runtime, state: DemoState) -> str:
+    """MDT worklists for the loaded PCN and a few shared care plans (repeatable)."""
+    from integrated_care.coordination.mdt_demo import load_mdt_demo
+
+    return load_mdt_demo(runtime)
+
+
 def finance_step(runtime: Runtime, state: DemoState) -> str:
     """The synthetic extract's finance ledger as a year in progress (repeatable)."""
+    from integrated_care.finance import demo as finance_demo
     from integrated_care.finance.extract import import_extract
 
     with runtime.transaction() as session:
         report = import_extract(session, _extract_dir(runtime), actor="ics-demo")
+        finance_demo.record_demo_agreement(session, report.financial_year)
     return (
         f"{report.financial_year} at month {report.as_at_month}: {report.entries_added:,} "
         f"ledger entries for {report.organisations} organisations"
@@ -266,6 +282,8 @@ STEPS: list[Step] = [
     ("load", "Checking and loading the extracts into the warehouse", load_step),
     ("analyse", "Building the population-health marts and the risk model", analyse_step),
     ("record", "Loading the shared care record of one PCN (FHIR)", record_step),
+    ("referrals", "Loading the service directory and demo referrals", referrals_step),
+    ("mdt", "Making MDT worklists and shared care plans for the PCN", mdt_step),
     ("oversight", "Measuring the constitutional standards month by month", oversight_step),
     ("finance", "Loading the synthetic finance ledger as a year in progress", finance_step),
     ("contracts", "Loading the contracts register", contracts_step),

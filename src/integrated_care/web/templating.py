@@ -25,6 +25,7 @@ DOMAINS = (
     "health",
     "record",
     "care",
+    "coordination",
     "finance",
     "governance",
     "workforce",
