@@ -100,14 +100,19 @@ def test_a_care_plan_is_a_fhir_careplan_with_contained_goals(world: World) -> No
     assert [e["resource"]["id"] for e in found["entry"]] == [plan_id]
 
 
+VOLUNTARY_ONLY = [{"description": "Befriending visits", "organisation": "VCS01"}]
+
+
 def test_visible_with_a_relationship_and_refused_without(world: World) -> None:
-    plan_id = api(world, "gp_a1").post("/api/care-plans", json=plan()).json()["id"]
+    plan_id = (
+        api(world, "gp_a1").post("/api/care-plans", json=plan(activities=VOLUNTARY_ONLY)).json()
+    )["id"]
     nurse = api(world, "nurse")
     assert nurse.get(f"/api/care-plans/{plan_id}").status_code == 403  # no relationship yet
     give_trust_an_episode(world)
     seen = nurse.get(f"/api/care-plans/{plan_id}")
     assert seen.status_code == 200
-    assert [a["organisation"] for a in seen.json()["activities"]] == ["RWE", "VCS01"]
+    assert [a["organisation"] for a in seen.json()["activities"]] == ["VCS01"]
     assert [p["id"] for p in nurse.get(f"/api/care-plans?patient={PATIENT}").json()] == [plan_id]
 
     outsider = api(world, "gp_b1")
@@ -123,6 +128,25 @@ def test_visible_with_a_relationship_and_refused_without(world: World) -> None:
         ("record.read", "CarePlan"),
         ("record.search", "CarePlan"),
     ]
+
+
+def test_an_activity_in_an_active_plan_relates_its_organisation_until_the_plan_ends(
+    world: World,
+) -> None:
+    nurse = api(world, "nurse")  # at the trust RWE, with no other relationship
+    assert nurse.get(f"/fhir/Patient/{PATIENT}").status_code == 403
+    gp = api(world, "gp_a1")
+    created = gp.post("/api/care-plans", json=plan())  # gives RWE strength and balance classes
+    plan_id = created.json()["id"]
+    assert nurse.get(f"/fhir/Patient/{PATIENT}").status_code == 200
+    assert nurse.get(f"/api/care-plans/{plan_id}").status_code == 200
+    assert api(world, "gp_b1").get(f"/fhir/Patient/{PATIENT}").status_code == 403  # not named
+
+    body = plan(status="completed")
+    body.pop("patient_id")
+    ended = gp.put(f"/api/care-plans/{plan_id}", json=body, headers={"If-Match": 'W/"1"'})
+    assert ended.status_code == 200, ended.text
+    assert nurse.get(f"/fhir/Patient/{PATIENT}").status_code == 403
 
 
 def test_an_edit_makes_a_version_and_a_stale_edit_is_refused(world: World) -> None:

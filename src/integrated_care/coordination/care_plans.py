@@ -13,7 +13,10 @@ Shape (docs/coordination.md):
   extension (R4 CarePlan has no element for it).
 
 Anyone whose organisation has a legitimate relationship with the patient sees the plan (the
-record's access decision); an update makes a new version and must name the version it edits
+record's access decision). Being given an activity in an active plan is itself such a
+relationship (``care-plan`` source): the partner asked to do something must be able to read the
+record it needs, as a referral's receiving organisation can; it ends when the plan stops being
+active. An update makes a new version and must name the version it edits
 (If-Match), so a stale edit is refused rather than overwriting someone else's.
 """
 
@@ -24,14 +27,17 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from integrated_care.accounts.policy import Principal
 from integrated_care.coordination.referral_record import organisation_reference
 from integrated_care.footprint.models import Organisation
 from integrated_care.record import service
 from integrated_care.record.identifiers import ODS_CODE_SYSTEM
+from integrated_care.record.models import SearchReference, SearchToken
 from integrated_care.record.outcomes import FhirError
+from integrated_care.record.relationships import organisation_ids, register_relationship_source
 from integrated_care.record.service import Audit, Caller, Reply
 from integrated_care.runtime import Runtime
 
@@ -416,3 +422,27 @@ def problem(reply: Reply) -> str:
         )
         or f"status {reply.status}"
     )
+
+
+def care_plan_activity(principal: Principal) -> Select:
+    """Patients with an active care plan giving the principal's organisation an activity."""
+    ref, token = SearchReference, SearchToken
+    performing = select(ref.resource_id).where(
+        ref.resource_type == "CarePlan",
+        ref.param == "performer",
+        ref.target_type == "Organization",
+        ref.target_id.in_(organisation_ids(principal.organisation_code)),
+    )
+    active = select(token.resource_id).where(
+        token.resource_type == "CarePlan", token.param == "status", token.code == "active"
+    )
+    return select(ref.target_id).where(
+        ref.resource_type == "CarePlan",
+        ref.param == "patient",
+        ref.target_type == "Patient",
+        ref.resource_id.in_(performing),
+        ref.resource_id.in_(active),
+    )
+
+
+register_relationship_source(care_plan_activity, "care-plan")
