@@ -56,6 +56,7 @@ AE = [
     (9, 2, "RWE", T(2026, 2, 10, 9, 0), 300, 3),
     (10, 5, "RWE", T(2026, 2, 11, 9, 0), 30, 3),  # no address
     (11, 4, "RXX", T(2026, 2, 12, 9, 0), 12 * 60 + 1, 1),
+    (12, 3, "RXX", T(2026, 2, 13, 9, 0), 200, 2),  # a type 2 (single-specialty) department
 ]
 
 # (pathway, person, trust, clock start, clock stop)

@@ -16,8 +16,18 @@ from tests.accounts.conftest import cheap_password_hashing  # noqa: F401  (autou
 from tests.oversight.handmade import AS_OF, load_oversight_ics
 
 PASSWORD = "a-long-enough-password"
-PAGES = ["/oversight", "/oversight/providers/RWE", "/oversight/scorecard"]
-APIS = ["/api/oversight", "/api/oversight/providers/RWE", "/api/oversight/scorecard"]
+PAGES = [
+    "/oversight",
+    "/oversight/providers/RWE",
+    "/oversight/places/PL1",
+    "/oversight/scorecard",
+]
+APIS = [
+    "/api/oversight",
+    "/api/oversight/providers/RWE",
+    "/api/oversight/places/PL1",
+    "/api/oversight/scorecard",
+]
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +67,44 @@ def test_oversight_readers_see_the_dashboard_and_provider_pages(
     assert "A&amp;E: admitted, transferred or discharged within 4 hours" in page.text
     assert 'href="/oversight/providers/RXX"' in page.text
     assert "spc-ae_4hr_all-spec" in page.text and "compare-ae_4hr_all-spec" in page.text
+    assert 'href="/oversight/places/PL2"' in page.text
     assert client.get("/oversight/providers/RWE").status_code == 200
     assert 'href="/oversight"' in client.get("/").text
+
+
+def test_a_place_shows_its_residents_whichever_provider_treated_them(
+    client, runtime, with_figures
+) -> None:  # type: ignore[no-untyped-def]
+    _sign_in(client, runtime, "ana", "analyst")
+    place = client.get("/api/oversight/places/PL1").json()
+    assert (place["level"], place["code"]) == ("place", "PL1")
+    four = next(m for m in place["measures"] if m["measure"] == "ae_4hr_all")
+    # people 1 and 2: January attendances 1, 2, 8 (within 4 hours) and 5 (13 hours, at RXX);
+    # 6 has no departure; February 9 (5 hours)
+    assert [(p["month"], p["numerator"], p["denominator"]) for p in four["points"]] == [
+        ("2026-01-01", 3.0, 4.0),
+        ("2026-02-01", 0.0, 1.0),
+    ]
+    assert four["periods"][0]["trial_limits"] is True
+    assert four["lower_limit"] >= 0 and four["upper_limit"] <= 1  # clipped to 0-100%
+    page = client.get("/oversight/places/PL1")
+    assert page.status_code == 200 and "residents of a place" in page.text
+    assert "/api/oversight/places/PL1" in page.text
+    missing = client.get("/api/oversight/places/NOWHERE")
+    assert missing.status_code == 404 and "place NOWHERE" in missing.json()["detail"]
+
+
+def test_delayed_discharges_are_shown_as_not_available_from_the_input_layer(
+    client, runtime, with_figures
+) -> None:  # type: ignore[no-untyped-def]
+    public = client.get("/api/performance").json()
+    assert [n["id"] for n in public["not_measured"]] == ["delayed_discharges"]
+    assert "discharge ready" in public["not_measured"][0]["reason"]
+    assert "Not available from the input layer" in client.get("/performance").text
+    _sign_in(client, runtime, "ana", "analyst")
+    for path in ("/oversight", "/oversight/providers/RWE", "/oversight/places/PL2"):
+        text = client.get(path).text
+        assert "Not available from the input layer" in text and "Delayed discharges" in text
 
 
 def test_the_api_shows_the_stored_figures_with_spc(client, runtime, with_figures) -> None:  # type: ignore[no-untyped-def]
@@ -66,17 +112,17 @@ def test_the_api_shows_the_stored_figures_with_spc(client, runtime, with_figures
     system = client.get("/api/oversight").json()
     assert system["level"] == "system" and system["code"] == "QK1"
     four = next(m for m in system["measures"] if m["measure"] == "ae_4hr_all")
-    # January: 4 of the 7 attendances with a departure within 4 hours; February 1 of 3
+    # January: 4 of the 7 attendances with a departure within 4 hours; February 2 of 4
     assert [(p["month"], p["numerator"], p["denominator"]) for p in four["points"]] == [
         ("2026-01-01", 4.0, 7.0),
-        ("2026-02-01", 1.0, 3.0),
+        ("2026-02-01", 2.0, 4.0),
     ]
     assert four["standard"] == 0.95 and four["target"] == 0.78
-    assert four["latest_value"] == pytest.approx(1 / 3)
+    assert four["latest_value"] == pytest.approx(1 / 2)
     assert four["meets_target"] is False
-    assert four["mean"] == pytest.approx((4 / 7 + 1 / 3) / 2)
+    assert four["mean"] == pytest.approx((4 / 7 + 1 / 2) / 2)
     compared = next(c for c in system["comparisons"] if c["measure"] == "ae_4hr_all")
-    assert {p["code"]: p["denominator"] for p in compared["providers"]} == {"RWE": 2.0, "RXX": 1.0}
+    assert {p["code"]: p["denominator"] for p in compared["providers"]} == {"RWE": 2.0, "RXX": 2.0}
     provider = client.get("/api/oversight/providers/RXX").json()
     dna = next(m for m in provider["measures"] if m["measure"] == "op_dna")
     assert [(p["numerator"], p["denominator"]) for p in dna["points"]] == [(1.0, 1.0), (0.0, 1.0)]
@@ -155,6 +201,7 @@ def test_the_json_twins_are_in_openapi(client) -> None:  # type: ignore[no-untyp
     for path in (
         "/api/oversight",
         "/api/oversight/providers/{code}",
+        "/api/oversight/places/{code}",
         "/api/oversight/scorecard",
         "/api/performance",
     ):

@@ -60,6 +60,8 @@ def expected() -> dict[Key, list[float]]:
         _add(out, "ae_4hr_all", trust, pid, month, seconds <= 4 * 3600)
         if dept == 1:
             _add(out, "ae_4hr_type1", trust, pid, month, seconds <= 4 * 3600)
+        else:
+            _add(out, "ae_4hr_type2_3", trust, pid, month, seconds <= 4 * 3600)
         _add(out, "ae_12hr", trust, pid, month, seconds > 12 * 3600)
 
     first = min(start for _, _, _, start, _ in RTT)
@@ -119,9 +121,14 @@ def test_every_figure_matches_the_independent_calculation(mart) -> None:  # type
         ("ae_4hr_all", "provider", "RWE", D(2026, 1, 1), 4, 5),
         # type 1 with a departure: 1, 2, 3, 5, 7, 8
         ("ae_4hr_type1", "system", SYSTEM, D(2026, 1, 1), 3, 6),
+        # type 3: 4 in January (1 hour); 9 (5 hours) and 10 (30 minutes) in February; type 2:
+        # 12 in February (3 h 20 min)
+        ("ae_4hr_type2_3", "provider", "RWE", D(2026, 1, 1), 1, 1),
+        ("ae_4hr_type2_3", "system", SYSTEM, D(2026, 2, 1), 2, 3),
+        ("ae_4hr_type2_3", "place", "PL2", D(2026, 2, 1), 1, 1),
         # 13 hours is over 12; exactly 12 is not
         ("ae_12hr", "system", SYSTEM, D(2026, 1, 1), 1, 7),
-        ("ae_12hr", "provider", "RXX", D(2026, 2, 1), 1, 1),
+        ("ae_12hr", "provider", "RXX", D(2026, 2, 1), 1, 2),
         # waiting on 31 Jan: pathways 1, 2, 3, 4, 5 (6 stopped that day); within: 2 and 4 (126 d)
         ("rtt_18wk", "system", SYSTEM, D(2026, 1, 1), 2, 5),
         ("rtt_52wk", "system", SYSTEM, D(2026, 1, 1), 2, 5),
@@ -159,7 +166,7 @@ def test_people_without_an_address_count_for_the_system_but_no_place(mart) -> No
     places = sum(
         mart[k]["denominator"] for k in mart if k[:2] == ("ae_4hr_all", "place") and k[3] == feb
     )
-    assert (system, places) == (3, 2)
+    assert (system, places) == (4, 3)
 
 
 def test_each_row_carries_the_standard_and_target_of_its_measure(mart) -> None:  # type: ignore[no-untyped-def]

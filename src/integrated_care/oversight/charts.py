@@ -29,16 +29,18 @@ def _kind(flags: list[str]) -> str:
 
 
 def spc_chart(view: MeasureView) -> dict[str, Any]:
-    """Monthly values with the mean, the natural process limits, the target, and each point
-    coloured by whether a special-cause rule flags it as improvement or concern."""
+    """Monthly values with each period's mean and natural process limits (lines broken where
+    the limits are recalculated), the target, and each point coloured by whether a
+    special-cause rule flags it as improvement or concern."""
     u = view.unit
     rows = [
         {
             "month": p.month.isoformat()[:7],
             "value": shown(p.value, u),
-            "mean": shown(view.mean, u),
-            "upper": shown(view.upper_limit, u),
-            "lower": shown(view.lower_limit, u),
+            "period": p.period + 1,
+            "mean": shown(p.mean, u),
+            "upper": shown(p.upper_limit, u),
+            "lower": shown(p.lower_limit, u),
             "target": shown(view.target, u),
             "variation": _kind(p.flags),
             "flags": "; ".join(p.flags) or "none",
@@ -51,7 +53,11 @@ def spc_chart(view: MeasureView) -> dict[str, Any]:
     def rule(field: str, dash: list[int], colour: str) -> dict[str, Any]:
         return {
             "mark": {"type": "line", "color": colour, "strokeDash": dash, "strokeWidth": 1.5},
-            "encoding": {"x": x, "y": {"field": field, "type": "quantitative"}},
+            "encoding": {
+                "x": x,
+                "y": {"field": field, "type": "quantitative"},
+                "detail": {"field": "period", "type": "ordinal"},
+            },
         }
 
     layers = [
@@ -103,6 +109,7 @@ def spc_chart(view: MeasureView) -> dict[str, Any]:
 SPC_COLUMNS = [
     ("month", "Month"),
     ("value", "Value"),
+    ("period", "Period"),
     ("mean", "Mean"),
     ("lower", "Lower limit"),
     ("upper", "Upper limit"),

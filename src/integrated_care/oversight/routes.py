@@ -1,5 +1,6 @@
-"""Oversight pages: the system dashboard, a page per provider, and the public performance page,
-each with its JSON twin under /api/. They read the stored ``oversight_standards`` mart only."""
+"""Oversight pages: the system dashboard, a page per provider and per place, the triple-aim
+scorecard, and the public performance page, each with its JSON twin under /api/. They read the
+stored ``oversight_standards`` mart only."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from integrated_care.accounts.policy import Principal, require
 from integrated_care.oversight import charts
 from integrated_care.oversight.marts import OversightNotBuilt, oversight_manifest, read_standards
 from integrated_care.oversight.scorecard import Scorecard, population_health, scorecard
+from integrated_care.oversight.spc import ICON_TEXT
 from integrated_care.oversight.views import OversightView, codes_at, oversight_view, system_code
 from integrated_care.web.navigation import NavItem, register_nav_item
 from integrated_care.web.templating import render
@@ -32,10 +34,12 @@ def _rows(request: Request) -> list[dict[str, Any]] | None:
 
 
 def _names(request: Request) -> dict[str, str]:
-    from integrated_care.footprint.services import list_organisations
+    """Organisation and place names by code."""
+    from integrated_care.footprint.services import list_organisations, list_places
 
     with request.app.state.runtime.sessions() as session:
-        return {o.org_code: o.name for o in list_organisations(session)}
+        names = {p.code: p.name for p in list_places(session)}
+        return names | {o.org_code: o.name for o in list_organisations(session)}
 
 
 def _audit(request: Request, page: str) -> None:
@@ -53,13 +57,14 @@ def _system(request: Request, compare: bool) -> OversightView | None:
     return oversight_view(rows, "system", code, _names(request), compare=compare)
 
 
-def _provider(request: Request, code: str) -> OversightView:
+def _one(request: Request, level: str, code: str) -> OversightView:
+    """One provider's or place's view; 404 naming the code when it has no figures."""
     rows = _rows(request)
     if rows is None:
         raise HTTPException(404, NOT_BUILT)
-    found = oversight_view(rows, "provider", code, _names(request))
+    found = oversight_view(rows, level, code, _names(request))
     if found is None:
-        raise HTTPException(404, f"No activity is recorded for provider {code}.")
+        raise HTTPException(404, f"No activity is recorded for {level} {code}.")
     return found
 
 
@@ -78,6 +83,8 @@ def _context(request: Request, view: OversightView | None, title: str) -> dict[s
             "upper": charts.shown(m.upper_limit, m.unit),
             "unit": charts.unit_title(m.unit),
             "spc": charts.spc_chart(m),
+            "variation_tag": ICON_TEXT.get(m.variation_icon, "Too few points"),
+            "assurance_tag": ICON_TEXT[m.assurance],
             "comparison": next(
                 (
                     charts.comparison_chart(c, m)
@@ -130,19 +137,34 @@ def dashboard_page(
     _audit(request, "system")
     context = _context(request, view, "System oversight")
     rows = _rows(request) or []
-    context["providers"] = [(c, _names(request).get(c, c)) for c in codes_at(rows, "provider")]
+    names = _names(request)
+    context["providers"] = [(c, names.get(c, c)) for c in codes_at(rows, "provider")]
+    context["places"] = [(c, names.get(c, c)) for c in codes_at(rows, "place")]
     return render(request, "oversight/dashboard.html", context)
+
+
+def _one_page(request: Request, level: str, code: str) -> HTMLResponse:
+    view = _one(request, level, code)
+    _audit(request, code)
+    context = _context(request, view, f"{view.name}: standards")
+    context["breadcrumbs"].append({"text": "Oversight", "href": "/oversight"})
+    context["api"] = f"/api/oversight/{level}s/{code}"
+    return render(request, "oversight/provider.html", context)
 
 
 @router.get("/oversight/providers/{code}", response_class=HTMLResponse, include_in_schema=False)
 def provider_page(
     request: Request, code: str, _: Principal = Depends(require("oversight:read"))
 ) -> HTMLResponse:
-    view = _provider(request, code)
-    _audit(request, code)
-    context = _context(request, view, f"{view.name}: standards")
-    context["breadcrumbs"].append({"text": "Oversight", "href": "/oversight"})
-    return render(request, "oversight/provider.html", context)
+    return _one_page(request, "provider", code)
+
+
+@router.get("/oversight/places/{code}", response_class=HTMLResponse, include_in_schema=False)
+def place_page(
+    request: Request, code: str, _: Principal = Depends(require("oversight:read"))
+) -> HTMLResponse:
+    """The standards for the residents of one place, whichever provider treated them."""
+    return _one_page(request, "place", code)
 
 
 @router.get("/oversight/scorecard", response_class=HTMLResponse, include_in_schema=False)
@@ -199,7 +221,21 @@ def dashboard_api(
 def provider_api(
     request: Request, code: str, _: Principal = Depends(require("oversight:read"))
 ) -> OversightView:
-    view = _provider(request, code)
+    view = _one(request, "provider", code)
+    _audit(request, code)
+    return view
+
+
+@router.get(
+    "/api/oversight/places/{code}",
+    tags=TAGS,
+    summary="Each standard for the residents of one place by month, with SPC",
+    response_model=OversightView,
+)
+def place_api(
+    request: Request, code: str, _: Principal = Depends(require("oversight:read"))
+) -> OversightView:
+    view = _one(request, "place", code)
     _audit(request, code)
     return view
 

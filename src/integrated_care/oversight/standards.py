@@ -74,6 +74,14 @@ def catalogue() -> dict[str, Any]:
 
 
 @cache
+def change_points() -> list[dict[str, str]]:
+    """Documented SPC change points (``data/change_points.json``): measure, level, code
+    ("*" for any), month (YYYY-MM) and reason."""
+    path = resources.files("integrated_care.oversight").joinpath("data/change_points.json")
+    return json.loads(path.read_text())["change_points"]
+
+
+@cache
 def measures() -> dict[str, Measure]:
     """Every measure, in the order pages show them."""
     out = {}
@@ -170,6 +178,8 @@ def ae_events(con: ibis.BaseBackend, as_of: dt.date, places: Table, measure: str
     ae = ae.filter(ae.departure_time.notnull(), ae.arrival_time.date() <= ibis.literal(as_of))
     if measure == "ae_4hr_type1":
         ae = ae.filter(ae.department_type == 1)
+    elif measure == "ae_4hr_type2_3":
+        ae = ae.filter(ae.department_type.isin((2, 3)))
     seconds = _seconds_in_department(ae)
     hit = seconds > TWELVE_HOURS if measure == "ae_12hr" else seconds <= FOUR_HOURS
     month = ae.arrival_time.date().truncate("M")

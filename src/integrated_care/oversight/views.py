@@ -1,6 +1,6 @@
 """What the oversight pages show, from the stored ``oversight_standards`` rows: for each measure at
-one organisation (or the system), its latest month against the standard and target, and its
-monthly series as an XmR chart with the special-cause flags, variation and assurance."""
+one organisation, place or the system, its latest month against the standard and target, and its
+monthly series as an XmR chart (periods, limits, special-cause flags, variation and assurance)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from integrated_care.oversight.spc import ASSURANCE_LABELS, VARIATION_LABELS, SpcChart, xmr
-from integrated_care.oversight.standards import Measure, catalogue, measures
+from integrated_care.oversight.spc import (
+    ASSURANCE_LABELS,
+    VARIATION_LABELS,
+    Bounds,
+    SpcChart,
+    xmr,
+)
+from integrated_care.oversight.standards import Measure, catalogue, change_points, measures
 
 
 class Point(BaseModel):
@@ -21,6 +27,23 @@ class Point(BaseModel):
     denominator: float
     value: float
     flags: list[str]  # "rule: improvement|concern"
+    period: int  # which SPC period (0 first) the point belongs to
+    mean: float | None
+    upper_limit: float | None
+    lower_limit: float | None
+
+
+class PeriodView(BaseModel):
+    """Months sharing one mean and pair of limits, and why the period starts where it does."""
+
+    first_month: dt.date
+    last_month: dt.date
+    mean: float
+    upper_limit: float
+    lower_limit: float
+    baseline_points: int
+    trial_limits: bool
+    reason: str
 
 
 class MeasureView(BaseModel):
@@ -44,9 +67,11 @@ class MeasureView(BaseModel):
     upper_limit: float | None
     lower_limit: float | None
     variation: str | None
+    variation_icon: str | None
     variation_label: str
     assurance: str | None
     assurance_label: str
+    periods: list[PeriodView]
     points: list[Point]
 
 
@@ -72,26 +97,73 @@ def _meets(value: float | None, bar: float | None, higher: bool) -> bool | None:
     return value >= bar if higher else value <= bar
 
 
+def natural_bounds(unit: str) -> Bounds:
+    """A share lies in 0-100%; a length of stay is never negative."""
+    return (0.0, 1.0) if unit == "percent" else (0.0, None)
+
+
+def _change_points(
+    measure: str, level: str, code: str, months: list[dt.date]
+) -> list[tuple[int, str]]:
+    """The documented change points of one series, as (index of the month, reason)."""
+    index = {m.isoformat()[:7]: i for i, m in enumerate(months)}
+    return [
+        (index[c["month"]], c["reason"])
+        for c in change_points()
+        if c["month"] in index
+        and c["measure"] in ("*", measure)
+        and c["level"] in ("*", level)
+        and c["code"] in ("*", code)
+    ]
+
+
+def _periods(chart: SpcChart | None, months: list[dt.date]) -> list[PeriodView]:
+    return [
+        PeriodView(
+            first_month=months[p.start],
+            last_month=months[p.end - 1],
+            mean=p.mean,
+            upper_limit=p.upper_limit,
+            lower_limit=p.lower_limit,
+            baseline_points=p.baseline_points,
+            trial_limits=p.trial,
+            reason=p.reason,
+        )
+        for p in (chart.periods if chart else [])
+    ]
+
+
+def _point(row: dict[str, Any], i: int, chart: SpcChart | None) -> Point:
+    period = chart.period_of(i) if chart else None
+    return Point(
+        month=row["month"],
+        numerator=row["numerator"],
+        denominator=row["denominator"],
+        value=row["value"],
+        flags=[f"{f.rule}: {f.kind}" for f in chart.flags_at(i)] if chart else [],
+        period=chart.periods.index(period) if chart and period else 0,
+        mean=period.mean if period else None,
+        upper_limit=period.upper_limit if period else None,
+        lower_limit=period.lower_limit if period else None,
+    )
+
+
 def measure_view(
     measure: Measure, level: str, code: str, rows: list[dict[str, Any]]
 ) -> MeasureView:
     """One measure's series (rows of that measure, level and code, in month order)."""
     rows = [r for r in rows if r["denominator"] and r["value"] is not None]
+    months = [r["month"] for r in rows]
     target = measure.target.value if measure.target else None
     chart: SpcChart | None = xmr(
-        [r["value"] for r in rows], higher_is_better=measure.higher_is_better, target=target
+        [r["value"] for r in rows],
+        higher_is_better=measure.higher_is_better,
+        target=target,
+        bounds=natural_bounds(measure.unit),
+        change_points=_change_points(measure.id, level, code, months),
     )
     latest = rows[-1] if rows else None
-    points = [
-        Point(
-            month=r["month"],
-            numerator=r["numerator"],
-            denominator=r["denominator"],
-            value=r["value"],
-            flags=[f"{f.rule}: {f.kind}" for f in chart.flags_at(i)] if chart else [],
-        )
-        for i, r in enumerate(rows)
-    ]
+    points = [_point(r, i, chart) for i, r in enumerate(rows)]
     value = latest["value"] if latest else None
     return MeasureView(
         measure=measure.id,
@@ -120,9 +192,11 @@ def measure_view(
         upper_limit=chart.upper_limit if chart else None,
         lower_limit=chart.lower_limit if chart else None,
         variation=chart.variation if chart else None,
-        variation_label=VARIATION_LABELS[chart.variation] if chart else "Too few points",
+        variation_icon=chart.variation_icon if chart else None,
+        variation_label=VARIATION_LABELS[chart.variation_icon] if chart else "Too few points",
         assurance=chart.assurance if chart else None,
         assurance_label=ASSURANCE_LABELS[chart.assurance if chart else None],
+        periods=_periods(chart, months),
         points=points,
     )
 

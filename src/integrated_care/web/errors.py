@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import quote
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from integrated_care.web.templating import render
@@ -87,6 +89,18 @@ async def validation_error(request: Request, exc: RequestValidationError) -> Res
     )
 
 
+async def unstorable(request: Request, exc: Exception) -> Response:
+    """A value the database cannot hold (an id of 2**63; on PostgreSQL, a NUL character) is the
+    request's fault, not the server's: 422, and the transaction it reached has rolled back."""
+    message = (
+        "a value in this request cannot be stored or looked up: a number too large, "
+        "or a character the database cannot hold"
+    )
+    return await http_error(request, StarletteHTTPException(422, message))
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    for unstorable_value in (OverflowError, DataError, psycopg.DataError):
+        app.add_exception_handler(unstorable_value, unstorable)
