@@ -68,8 +68,19 @@ def test_direction_decides_improvement_or_concern() -> None:
     assert low is not None and low.variation_icon == "improvement_low"
 
 
-def test_a_sustained_shift_after_the_baseline_recalculates_the_limits() -> None:
+def test_a_sustained_shift_is_reported_but_keeps_the_limits_by_default() -> None:
     chart = xmr([*ALTERNATING, *[20.0, 21.0] * 4], higher_is_better=True)
+    assert chart is not None
+    assert len(chart.periods) == 1 and chart.mean == 11  # limits stay locked on the baseline
+    assert chart.shift_from == 12
+    # the run starts at the last baseline point (12 is above the mean of 11)
+    assert {f.index for f in chart.flags if f.rule == "shift"} == set(range(11, 20))
+
+
+def test_a_sustained_shift_after_the_baseline_recalculates_the_limits_when_asked() -> None:
+    chart = xmr(
+        [*ALTERNATING, *[20.0, 21.0] * 4], higher_is_better=True, recalculate_after_shift=True
+    )
     assert chart is not None
     first, second = chart.periods
     assert (first.start, first.end, first.mean) == (0, 12, 11)
@@ -90,7 +101,7 @@ def test_a_shift_is_counted_from_the_first_point_after_the_baseline() -> None:
     assert four_more.mean == pytest.approx(137 / 12)
     assert [f.index for f in four_more.flags if f.rule == "shift"] == list(range(9, 16))
     assert four_more.variation_icon == "improvement_high"
-    seven_more = xmr([*baseline, *[13.0] * 7], higher_is_better=True)
+    seven_more = xmr([*baseline, *[13.0] * 7], higher_is_better=True, recalculate_after_shift=True)
     assert seven_more is not None
     assert [(p.start, p.end) for p in seven_more.periods] == [(0, 12), (12, 19)]
     # the new period sits on its mean (13, no moving range): no flags; the old one has a run

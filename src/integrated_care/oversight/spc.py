@@ -7,10 +7,13 @@ a length of stay).
 
 **Baseline and recalculation.** The mean and limits of a period are calculated from its first
 12 points and then fixed ("locked"); a period with fewer points has trial limits, recalculated
-as each point arrives. A new period, with its own baseline, starts (a) at a documented change
-point (``data/change_points.json``: a known change in the process or in how it is counted) and
-(b) after a sustained shift: a run of 7 or more points on one side of the locked mean, counted
-from the first point after the baseline; the new period starts at the run's first point.
+as each point arrives. A new period, with its own baseline, starts at a documented change point
+(``data/change_points.json``: a known change in the process or in how it is counted). A
+sustained shift (a run of 7 or more points on one side of the locked mean, counted from the
+first point after the baseline) is reported as ``shift_from`` but does not by itself move the
+limits: MDC advises recalculating only when the shift has a known cause, otherwise runs that
+happen by chance keep resetting the baseline and hide a deterioration. ``periods_of`` can still
+recalculate after every shift (``recalculate_after_shift=True``) for analysts who want it.
 
 **Special cause** (within a period, against its limits):
 
@@ -87,6 +90,7 @@ class SpcChart:
     variation: str = "common_cause"  # of the latest point: common_cause, improvement, concern
     variation_side: str | None = None  # "high" or "low" with special cause
     assurance: str | None = None  # pass, fail, variable; None without a target
+    shift_from: int | None = None  # first point of a sustained shift in the current period
 
     @property
     def current(self) -> Period:
@@ -281,7 +285,7 @@ def periods_of(
     change_points: Sequence[tuple[int, str]] = (),
     bounds: Bounds = (None, None),
     *,
-    recalculate_after_shift: bool = True,
+    recalculate_after_shift: bool = False,
 ) -> list[Period]:
     """Split the series at documented change points (index, reason) and after sustained
     shifts, each period with limits from its own baseline."""
@@ -321,7 +325,7 @@ def xmr(
     target: float | None = None,
     bounds: Bounds = (None, None),
     change_points: Sequence[tuple[int, str]] = (),
-    recalculate_after_shift: bool = True,
+    recalculate_after_shift: bool = False,
 ) -> SpcChart | None:
     """The XmR chart of `values` (oldest first); None with fewer than two points.
 
@@ -334,7 +338,7 @@ def xmr(
     periods = periods_of(
         points, change_points, bounds, recalculate_after_shift=recalculate_after_shift
     )
-    chart = SpcChart(points, periods)
+    chart = SpcChart(points, periods, shift_from=sustained_shift(points, periods[-1]))
     chart.flags = [
         Flag(i, rule, side, _kind(side, higher_is_better))
         for period in periods

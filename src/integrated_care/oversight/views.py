@@ -72,6 +72,7 @@ class MeasureView(BaseModel):
     assurance: str | None
     assurance_label: str
     periods: list[PeriodView]
+    shift_from: dt.date | None = None  # a sustained shift: document a change point to recalculate
     points: list[Point]
 
 
@@ -197,6 +198,7 @@ def measure_view(
         assurance=chart.assurance if chart else None,
         assurance_label=ASSURANCE_LABELS[chart.assurance if chart else None],
         periods=_periods(chart, months),
+        shift_from=months[chart.shift_from] if chart and chart.shift_from is not None else None,
         points=points,
     )
 
