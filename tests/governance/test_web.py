@@ -494,10 +494,30 @@ def test_json_twins_are_in_the_openapi_document(client: TestClient) -> None:
         "/api/governance/meetings/{meeting_id}",
         "/api/governance/items/{item_id}",
         "/api/governance/members/{member_id}",
+        "/api/governance/public/search",
+        "/api/governance/public/headlines",
+        "/api/governance/public/consultations",
+        "/api/governance/public/engagement",
+        "/api/governance/public/questions/{reference}",
+        "/api/governance/questions",
+        "/api/governance/consultations/{consultation_id}",
     ):
         assert "get" in paths[path], path
+    for path in (
+        "/api/governance/public/meetings/{meeting_id}/questions",
+        "/api/governance/public/consultations/{consultation_id}/comments",
+        "/api/governance/questions/{question_id}/moderation",
+        "/api/governance/items/{item_id}/paper-file",
+    ):
+        assert "post" in paths[path], path
     vote = paths["/api/governance/items/{item_id}/votes"]["post"]
     assert [p["name"] for p in vote["parameters"]] == ["item_id"]
     assert vote["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("VoteIn")
-    # Pages stay out of the document; the Atom feed is a document in its own right.
-    assert [p for p in paths if p.startswith(("/governance", "/board"))] == ["/board/feed.atom"]
+    # Pages stay out of the document; the Atom feed and the PDFs are documents in their own right.
+    assert sorted(p for p in paths if p.startswith(("/governance", "/board"))) == [
+        "/board/feed.atom",
+        "/board/meetings/{meeting_id}/pack.pdf",
+        "/board/papers/files/{file_id}",
+        "/governance/meetings/{meeting_id}/pack.pdf",
+        "/governance/papers/files/{file_id}",
+    ]

@@ -1,7 +1,8 @@
 """The demo ICS's governance: a partnership board seated on the footprint's real organisations
 (the ICB, trusts, a local authority, primary care, the voluntary sector), a place committee for
 each place, two past meetings with published papers, votes, decisions, minutes and actions, one
-upcoming meeting, and registers of interests, one of which conflicts with an upcoming decision.
+upcoming meeting, and registers of interests, one of which conflicts with an upcoming decision;
+and the public voice (:mod:`integrated_care.governance.demo_voice`).
 
 The people are fictional (data/demo_board.json); meetings are dated relative to the day the demo
 is built (data/demo_meetings.json). Everything goes through the service functions, so the demo's
@@ -20,7 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integrated_care.governance import conflicts, services
-from integrated_care.governance.models import Body, Item, Member
+from integrated_care.governance.demo_voice import load_voice_demo
+from integrated_care.governance.models import Body, Item, Meeting, Member
 from integrated_care.governance.services import Actor
 
 ACTOR = Actor("ics demo")
@@ -161,7 +163,7 @@ def _registers(session: Session, fp: _Footprint, board: Body, start: date, today
 
 def _meeting(
     session: Session, fp: _Footprint, board: Body, spec: dict[str, Any], today: date
-) -> None:
+) -> Meeting:
     day = today + timedelta(days=spec["offset_days"])
     starts = datetime.combine(day, time(10, 0), LONDON).astimezone(UTC)
     meeting = services.create_meeting(
@@ -206,6 +208,7 @@ def _meeting(
             )
             if action["status"] != "open":
                 services.set_action_status(session, ACTOR, row.id, action["status"])
+    return meeting
 
 
 def _decide(session: Session, item: Item, members: list[Member], entry: dict[str, Any]) -> None:
@@ -239,9 +242,9 @@ def load_demo(session: Session, today: date | None = None) -> str:
     places = _place_committees(session, fp, spec["place_committee"], board, start)
     _registers(session, fp, board, start, today)
     meetings = _data("demo_meetings.json")["meetings"]
-    for meeting in meetings:
-        _meeting(session, fp, board, meeting, today)
+    held = [_meeting(session, fp, board, meeting, today) for meeting in meetings]
+    voice = load_voice_demo(session, fp, held, board.id, today)
     return (
         f"a board of {len(spec['board']['members'])} members, {places} place committees, "
-        f"{len(meetings)} meetings"
+        f"{len(meetings)} meetings; {voice}"
     )

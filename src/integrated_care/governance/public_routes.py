@@ -83,8 +83,11 @@ def portal_page(request: Request) -> HTMLResponse:
 
 @router.get("/board/meetings/{meeting_id}", response_class=HTMLResponse, include_in_schema=False)
 def meeting_page(request: Request, meeting_id: int) -> HTMLResponse:
+    from integrated_care.governance.voice_routes import meeting_questions
+
     meeting = _meeting(request, meeting_id)
     title = f"{meeting.body}, {meeting.starts_at:%d %B %Y}"
+    questions = meeting_questions(request, meeting_id)
     return render(
         request,
         "governance/public_meeting.html",
@@ -92,6 +95,9 @@ def meeting_page(request: Request, meeting_id: int) -> HTMLResponse:
             "page_title": title,
             "m": meeting,
             "minutes_html": render_markdown(meeting.minutes) if meeting.minutes else None,
+            "questions": questions,
+            "answers_html": {q.reference: render_markdown(q.answer) for q in questions if q.answer},
+            "upcoming": meeting.status != "cancelled" and meeting.starts_at > db.utcnow(),
             "breadcrumbs": _crumbs((title, request.url.path)),
         },
     )
@@ -99,7 +105,11 @@ def meeting_page(request: Request, meeting_id: int) -> HTMLResponse:
 
 @router.get("/board/papers/{item_id}", response_class=HTMLResponse, include_in_schema=False)
 def paper_page(request: Request, item_id: int) -> HTMLResponse:
+    from integrated_care.governance.paper_files import files_of
+
     item = _paper(request, item_id)
+    with _sessions(request) as session:
+        files = files_of(session, [item_id])[item_id]
     return render(
         request,
         "governance/public_paper.html",
@@ -107,6 +117,8 @@ def paper_page(request: Request, item_id: int) -> HTMLResponse:
             "page_title": item.title,
             "item": item,
             "paper_html": render_markdown(item.paper),
+            "files": files,
+            "file_prefix": "/board/papers/files/",
             "breadcrumbs": _crumbs(
                 (f"Meeting {item.meeting_id}", f"/board/meetings/{item.meeting_id}"),
                 (item.title, request.url.path),

@@ -17,17 +17,21 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from integrated_care.accounts.policy import Principal, allows, require
-from integrated_care.governance import conflicts, services, views, writes
+from integrated_care.governance import conflicts, paper_files, services, views, writes
 from integrated_care.governance.models import Body, Item, Meeting, Member
 from integrated_care.governance.papers import render_markdown
 from integrated_care.governance.public_routes import router as public_router
 from integrated_care.governance.services import NotFound
+from integrated_care.governance.voice_routes import router as voice_router
+from integrated_care.governance.voice_writes import router as voice_writes_router
 from integrated_care.web.navigation import NavItem, register_nav_item
 from integrated_care.web.templating import render
 
 router = APIRouter()
 router.include_router(public_router)
+router.include_router(voice_router)
 router.include_router(writes.router)
+router.include_router(voice_writes_router)
 register_nav_item(NavItem("Governance", "/governance", "governance:read"))
 TAGS = ["governance"]
 READ = Depends(require("governance:read"))
@@ -203,6 +207,7 @@ def item_page(request: Request, item_id: int, principal: Principal = READ) -> HT
             for m in own
             if any(x.id == m for x in d.members)
         }
+        files = paper_files.files_of(session, [item_id])[item_id]
     chair = next((x.id for x in d.members if x.role == "chair"), None)
     return render(
         request,
@@ -211,6 +216,8 @@ def item_page(request: Request, item_id: int, principal: Principal = READ) -> HT
             "page_title": d.item.title,
             "d": d,
             "paper_html": render_markdown(d.item.paper),
+            "files": files,
+            "file_prefix": "/governance/papers/files/",
             "may_manage": allows(principal, "governance:manage"),
             "may_vote": allows(principal, "governance:vote"),
             "own_members": {m for m, why in refusals.items() if why is None},

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from integrated_care import db
-from integrated_care.accounts.audit import record_event
+from integrated_care.accounts.audit import record_domain_event
 from integrated_care.governance import models as m
 from integrated_care.governance.models import Action, Attendance, Body, Item, Meeting, Member
 
@@ -42,29 +43,8 @@ class Actor:
         return cls(principal.username, principal.organisation_code, client)
 
 
-def audit(
-    session: Session,
-    actor: Actor,
-    action: str,
-    record_type: str,
-    record_id: int | str,
-    detail: dict[str, Any] | None = None,
-    *,
-    reason: str | None = None,
-    outcome: str = "success",
-) -> None:
-    record_event(
-        session,
-        actor=actor.username,
-        organisation=actor.organisation,
-        action=f"governance.{action}",
-        outcome=outcome,
-        record_type=f"governance_{record_type}",
-        record_id=str(record_id),
-        reason=reason,
-        detail=detail,
-        client=actor.client,
-    )
+# Appends ``governance.<action>`` to the audit log in the caller's transaction.
+audit = partial(record_domain_event, "governance")
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -330,6 +310,15 @@ def publication(session: Session, item: Item) -> Publication | None:
     )
 
 
+def _has_pdf(session: Session, item_id: int) -> bool:
+    from integrated_care.governance.voice_models import PaperFile
+
+    return (
+        session.scalar(select(PaperFile.id).where(PaperFile.item_id == item_id).limit(1))
+        is not None
+    )
+
+
 def publish_item(
     session: Session, actor: Actor, item_id: int, at: datetime | None = None
 ) -> Publication:
@@ -337,8 +326,8 @@ def publish_item(
 
     Late publication is allowed but flagged: the warning is returned and audited."""
     item = get(session, Item, item_id)
-    if not item.paper:
-        raise GovernanceError("write the paper before publishing it")
+    if not item.paper and not _has_pdf(session, item_id):
+        raise GovernanceError("write the paper, or upload it as a PDF, before publishing it")
     item.published_at = at or db.utcnow()
     session.flush()
     found = publication(session, item)

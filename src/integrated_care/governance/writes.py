@@ -152,7 +152,7 @@ class Done(BaseModel):
 # ---- plumbing ----------------------------------------------------------------------------------
 
 
-def _actor(request: Request, principal: Principal) -> Actor:
+def actor_of(request: Request, principal: Principal) -> Actor:
     return Actor.of(principal, request.client.host if request.client else None)
 
 
@@ -173,7 +173,7 @@ def _refuse(
     return HTTPException(status, reason)
 
 
-def _apply(
+def apply_change(
     request: Request,
     principal: Principal,
     work: Callable[[Session, Actor], Done],
@@ -183,7 +183,7 @@ def _apply(
     """Run a change in one transaction; a rule's refusal is a 4xx, and audited."""
     try:
         with request.app.state.runtime.transaction() as session:
-            return work(session, _actor(request, principal))
+            return work(session, actor_of(request, principal))
     except NotFound as e:
         raise HTTPException(404, str(e)) from None
     except IntegrityError:
@@ -224,7 +224,7 @@ def new_body(request: Request, principal: Principal, data: BodyIn) -> Done:
     def work(session: Session, actor: Actor) -> Done:
         return Done(id=services.create_body(session, actor, **data.model_dump()).id)
 
-    return _apply(request, principal, work)
+    return apply_change(request, principal, work)
 
 
 def new_member(request: Request, principal: Principal, body_id: int, data: MemberIn) -> Done:
@@ -232,7 +232,7 @@ def new_member(request: Request, principal: Principal, body_id: int, data: Membe
         member = services.add_member(session, actor, body_id=body_id, **data.model_dump())
         return Done(id=member.id)
 
-    return _apply(request, principal, work)
+    return apply_change(request, principal, work)
 
 
 def new_meeting(request: Request, principal: Principal, data: MeetingIn) -> Done:
@@ -240,7 +240,7 @@ def new_meeting(request: Request, principal: Principal, data: MeetingIn) -> Done
         meeting = services.create_meeting(session, actor, **data.model_dump())
         return Done(id=meeting.id)
 
-    return _apply(request, principal, work)
+    return apply_change(request, principal, work)
 
 
 def new_item(request: Request, principal: Principal, meeting_id: int, data: ItemIn) -> Done:
@@ -248,7 +248,7 @@ def new_item(request: Request, principal: Principal, meeting_id: int, data: Item
         item = services.add_item(session, actor, meeting_id=meeting_id, **data.model_dump())
         return Done(id=item.id)
 
-    return _apply(request, principal, work)
+    return apply_change(request, principal, work)
 
 
 def attendance(request: Request, principal: Principal, meeting_id: int, data: AttendanceIn) -> Done:
@@ -256,7 +256,7 @@ def attendance(request: Request, principal: Principal, meeting_id: int, data: At
         row = services.record_attendance(session, actor, meeting_id, data.member_id, data.status)
         return Done(id=row.id)
 
-    return _apply(request, principal, work)
+    return apply_change(request, principal, work)
 
 
 def new_action(request: Request, principal: Principal, meeting_id: int, data: ActionIn) -> Done:
@@ -264,7 +264,7 @@ def new_action(request: Request, principal: Principal, meeting_id: int, data: Ac
         row = services.add_action(session, actor, meeting_id=meeting_id, **data.model_dump())
         return Done(id=row.id)
 
-    return _apply(request, principal, work)
+    return apply_change(request, principal, work)
 
 
 def action_status(
@@ -273,7 +273,7 @@ def action_status(
     def work(session: Session, actor: Actor) -> Done:
         return Done(id=services.set_action_status(session, actor, action_id, data.status).id)
 
-    return _apply(request, principal, work)
+    return apply_change(request, principal, work)
 
 
 def minutes(request: Request, principal: Principal, meeting_id: int, data: MinutesIn) -> Done:
@@ -281,21 +281,21 @@ def minutes(request: Request, principal: Principal, meeting_id: int, data: Minut
         services.set_minutes(session, actor, meeting_id, data.minutes, data.publish)
         return Done(id=meeting_id)
 
-    return _apply(request, principal, work)
+    return apply_change(request, principal, work)
 
 
 def paper(request: Request, principal: Principal, item_id: int, data: PaperIn) -> Done:
     def work(session: Session, actor: Actor) -> Done:
         return Done(id=services.set_paper(session, actor, item_id, data.paper).id)
 
-    return _apply(request, principal, work)
+    return apply_change(request, principal, work)
 
 
 def publish(request: Request, principal: Principal, item_id: int) -> Done:
     def work(session: Session, actor: Actor) -> Done:
         return Done(id=item_id, warning=services.publish_item(session, actor, item_id).warning)
 
-    return _apply(request, principal, work)
+    return apply_change(request, principal, work)
 
 
 def _item_member(session: Session, item_id: int, member_id: int) -> tuple[Item, Member]:
@@ -314,7 +314,7 @@ def allow(request: Request, principal: Principal, item_id: int, data: AllowanceI
         row = conflicts.allow_conflicted_vote(session, actor, item_id, data.member_id, data.reason)
         return Done(id=row.id)
 
-    return _apply(request, principal, work, "governance.conflict.refused", 403)
+    return apply_change(request, principal, work, "governance.conflict.refused", 403)
 
 
 def vote(request: Request, principal: Principal, item_id: int, data: VoteIn) -> Done:
@@ -327,7 +327,7 @@ def vote(request: Request, principal: Principal, item_id: int, data: VoteIn) -> 
         row = conflicts.cast_vote(session, actor, item_id, data.member_id, data.choice)
         return Done(id=row.id)
 
-    return _apply(request, principal, work, "governance.vote.refused", 403)
+    return apply_change(request, principal, work, "governance.vote.refused", 403)
 
 
 def decide(request: Request, principal: Principal, item_id: int, data: DecisionIn) -> Done:
@@ -335,7 +335,7 @@ def decide(request: Request, principal: Principal, item_id: int, data: DecisionI
         row = conflicts.record_decision(session, actor, item_id, data.resolution, data.outcome)
         return Done(id=row.id)
 
-    return _apply(request, principal, work)
+    return apply_change(request, principal, work)
 
 
 def interest(request: Request, principal: Principal, member_id: int, data: InterestIn) -> Done:
@@ -345,7 +345,7 @@ def interest(request: Request, principal: Principal, member_id: int, data: Inter
         row = conflicts.declare_interest(session, actor, member_id=member_id, **data.model_dump())
         return Done(id=row.id)
 
-    return _apply(request, principal, work, refused_status=403)
+    return apply_change(request, principal, work, refused_status=403)
 
 
 def gift(request: Request, principal: Principal, member_id: int, data: GiftIn) -> Done:
@@ -355,7 +355,7 @@ def gift(request: Request, principal: Principal, member_id: int, data: GiftIn) -
         row = conflicts.record_gift(session, actor, member_id=member_id, **data.model_dump())
         return Done(id=row.id)
 
-    return _apply(request, principal, work, refused_status=403)
+    return apply_change(request, principal, work, refused_status=403)
 
 
 # (path, handler, input model, permission dependency, the page to go back to, summary)
@@ -476,7 +476,8 @@ WRITES: list[tuple[str, Callable[..., Done], type[BaseModel] | None, Any, str, s
 ]
 
 
-def _register(
+def register_write(
+    target: APIRouter,
     path: str,
     handler: Callable[..., Done],
     model: type[BaseModel] | None,
@@ -484,7 +485,7 @@ def _register(
     back: str,
     summary: str,
 ) -> None:
-    """Add the JSON route and the page form's route for one write."""
+    """Add the JSON route and the page form's route for one write to `target`."""
     params = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
 
     async def api(request: Request, principal: Principal, **kwargs: Any) -> Done:
@@ -515,7 +516,7 @@ def _register(
     body = [] if model is None else [inspect.Parameter("data", keyword, annotation=model)]
     api.__signature__ = inspect.Signature(base + body, return_annotation=Done)  # type: ignore[attr-defined]
     form.__signature__ = inspect.Signature(base, return_annotation=Response)  # type: ignore[attr-defined]
-    router.add_api_route(
+    target.add_api_route(
         f"/api/governance{path}",
         api,
         methods=["POST"],
@@ -524,7 +525,7 @@ def _register(
         summary=summary,
         name=f"api_{handler.__name__}",
     )
-    router.add_api_route(
+    target.add_api_route(
         f"/governance{path}",
         form,
         methods=["POST"],
@@ -534,4 +535,4 @@ def _register(
 
 
 for _write in WRITES:
-    _register(*_write)
+    register_write(router, *_write)

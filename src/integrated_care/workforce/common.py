@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from integrated_care.accounts.audit import record_event
+from integrated_care.accounts.audit import record_domain_event
 
 
 @dataclass(frozen=True)
@@ -34,27 +33,5 @@ class NotFound(WorkforceError):
     pass
 
 
-def audit(
-    session: Session,
-    actor: Actor,
-    action: str,
-    record_type: str,
-    record_id: int | str,
-    detail: dict[str, Any] | None = None,
-    *,
-    outcome: str = "success",
-    reason: str | None = None,
-) -> None:
-    """Append ``workforce.<action>`` to the audit log in the caller's transaction."""
-    record_event(
-        session,
-        actor=actor.username,
-        organisation=actor.organisation,
-        action=f"workforce.{action}",
-        outcome=outcome,
-        record_type=f"workforce_{record_type}",
-        record_id=str(record_id),
-        reason=reason,
-        detail=detail,
-        client=actor.client,
-    )
+# Appends ``workforce.<action>`` to the audit log in the caller's transaction.
+audit = partial(record_domain_event, "workforce")
