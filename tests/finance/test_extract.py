@@ -139,3 +139,56 @@ def test_the_extract_loads_as_a_year_in_progress(
     s.commit()
     assert (again.entries_added, again.plans_created, again.control_totals_set) == (0, 0, 0)
     assert s.scalar(select(func.count()).select_from(LedgerEntry)) == 24 + 25
+
+
+def write_detail(folder: Path, org: str) -> None:
+    """The detail the input layer's ledger cannot carry: an efficiency plan of 10 a month, 6
+    of it recurrent and 4 one-off; delivered 3 recurrent and 5 one-off a month to September and
+    forecast the same after; a one-off strike cost of 7 in June."""
+    rows: list[dict] = []
+
+    def add(month: int, line: str, kind: str, recurrent: bool, amount: str) -> None:
+        rows.append({"entry_id": len(rows) + 1, "org_code": org, "financial_year": YEAR,
+                     "month": month, "line": line, "kind": kind, "recurrent": recurrent,
+                     "amount": Decimal(amount), "recorded_at": datetime(2025, 4, 1)})  # fmt: skip
+
+    for m in range(1, 13):
+        add(m, "efficiency", "plan", True, "6.00")
+        add(m, "efficiency", "plan", False, "4.00")
+        add(m, "efficiency", "actual" if m <= 6 else "forecast", True, "3.00")
+        add(m, "efficiency", "actual" if m <= 6 else "forecast", False, "5.00")
+    add(3, "industrial_action", "actual", False, "7.00")
+    (folder / "finance_detail").mkdir()
+    table = pa.Table.from_pylist(rows)
+    table = table.set_column(7, "amount", pa.array([r["amount"] for r in rows], MONEY))
+    pq.write_table(table, folder / "finance_detail" / "ledger_detail.parquet")
+
+
+def test_the_detail_gives_underlying_and_reported_positions_and_drivers(
+    footprint_session: Session, orgs, tmp_path: Path
+) -> None:
+    s, org = footprint_session, orgs[0]
+    write_extract(tmp_path, org)
+    write_detail(tmp_path, org)
+    report = import_extract(s, tmp_path)
+    s.commit()
+    assert report.entries_added == 25 + 12 * 2 + 1
+    flags = {(f.line, f.recurrent) for f in ledger.figures(s, YEAR) if f.kind == "actual"}
+    assert ("efficiency", False) in flags and ("industrial_action", False) in flags
+    p = system_position(YEAR, ledger.figures(s, YEAR), ledger.control_totals(s, YEAR)).system
+    # Reported outturn: 56 from the main lines (above) + 12 x (3 + 5) efficiency - 7 strike
+    # = 145, against a plan of 120 + 12 x 10 = 240. Underlying (recurrent only): 56 + 12 x 3
+    # = 92 against 120 + 12 x 6 = 192; non-recurrent 12 x 5 - 7 = 53 against 48 planned.
+    assert (p.forecast_outturn, p.plan_full_year) == (D(145), D(240))
+    assert (p.underlying_outturn, p.underlying_plan) == (D(92), D(192))
+    assert (p.non_recurrent_outturn, p.non_recurrent_plan) == (D(53), D(48))
+    drivers = p.forecast_variance_by_driver
+    # Efficiency: 96 delivered against 120 planned; strike days 7 unplanned; pay: 12 x 90 plan
+    # against 6 x 95 - 2 + 6 x 96 actual and forecast = 1,144, so 64 adverse.
+    assert (drivers["efficiency"], drivers["industrial_action"], drivers["pay"]) == (
+        D(-24),
+        D(-7),
+        D(-64),
+    )
+    again = import_extract(s, tmp_path)
+    assert again.entries_added == 0

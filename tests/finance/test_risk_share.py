@@ -18,8 +18,10 @@ from integrated_care.finance.risk_share import (
     Scenario,
     ShareError,
     agreement_from_dict,
+    agreement_to_dict,
     apply,
     run_scenarios,
+    scenario_from_dict,
     split,
     standard_scenarios,
 )
@@ -196,3 +198,56 @@ def test_inside_the_corridor_each_keeps_its_own_variance(variances) -> None:  # 
     result = apply(agreement, orgs)
     assert result.pool == 0
     assert [x.after for x in result.lines] == variances
+
+
+@settings(max_examples=100, deadline=None)
+@given(cases(), st.data())
+def test_scenarios_and_parties_never_change_the_system_total(case, data) -> None:  # type: ignore[no-untyped-def]
+    """Under any scenario, sharing among some of the organisations leaves the system total (the
+    parties' shared total plus everyone else's own variance) as the scenario made it; the
+    agreement survives being stored as data."""
+    agreement, orgs = case
+    codes = sorted(orgs)
+    parties = data.draw(st.lists(st.sampled_from(codes), min_size=1, unique=True))
+    keep = set(parties) | {agreement.host} - {None}
+    agreement = Agreement(
+        agreement.name,
+        agreement.method,
+        fixed_shares={o: s for o, s in agreement.fixed_shares.items() if o in keep}
+        if agreement.method != "fixed"
+        else agreement.fixed_shares,
+        corridor=agreement.corridor,
+        limits={o: x for o, x in agreement.limits.items() if o in keep},
+        host=agreement.host,
+        parties=tuple(sorted(keep)) if agreement.method != "fixed" else tuple(codes),
+    )
+    assert agreement_from_dict(agreement_to_dict(agreement)) == agreement
+    factor = st.integers(0, 300).map(lambda p: Decimal(p) / 100)
+    scenario = Scenario("what-if", data.draw(factor), data.draw(factor))
+    moved = {o: scenario.variance(o, i.variance) for o, i in orgs.items()}
+    try:
+        [result] = run_scenarios(agreement, orgs, [scenario])
+    except ShareError:
+        assume(False)
+    outside = sum((v for o, v in moved.items() if not agreement.covers(o)), Decimal(0))
+    assert {x.org_code for x in result.lines} == {o for o in orgs if agreement.covers(o)}
+    assert result.total_after == result.total_before
+    assert result.total_after + outside == sum(moved.values())
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"limits": {"A": {"floor": "NaN"}}},
+        {"corridor": {"lower": "-1e400"}},
+        {"corridor": {"share_of_turnover": "Infinity"}},
+        {"method": "fixed", "fixed_shares": {"A": "2", "B": "-1"}},
+        {"method": "allocation", "allocation": {"A": "1e30"}},
+    ],
+)
+def test_amounts_that_are_not_amounts_are_refused(bad: dict) -> None:
+    with pytest.raises(ShareError):
+        agreement_from_dict({"name": "x", "method": "turnover", **bad})
+    for scenario in ({"name": "s", "adverse": "NaN"}, {"name": "s", "overrides": {"A": "1e40"}}):
+        with pytest.raises(ShareError):
+            scenario_from_dict(scenario)

@@ -344,3 +344,78 @@ def test_a_figure_is_corrected_with_a_reason_by_its_own_organisation(
         ("950.00", "setup", None),
         ("940.00", "b.fd", "agency invoice credited"),
     ]
+
+
+def test_the_icb_sets_control_totals_and_agrees_plans_on_the_page(
+    client: TestClient, runtime: Runtime, world
+) -> None:
+    a, b = world["a"], world["b"]
+    icb, trust = bearer(world["token_icb"]), bearer(world["token_trust"])
+    page = client.get(f"/finance/organisations/{b}?year={YEAR}", headers=icb)
+    assert "Set the control total" in page.text and "Agree version 1" in page.text
+    # Every figure is traceable: B's actuals were entered by "setup", acting for the ICB.
+    assert page.text.count(f"setup ({world['icb']})") >= 4
+    # Reported and underlying: all of B's figures are recurrent. B: plan 100 a month, actual
+    # 50 in April and May, so the outturn is 1,100 against 1,200.
+    underlying = page.text.split("Reported and underlying")[1].split("</table>")[0]
+    assert underlying.count("£1,100") == 2 and underlying.count("£0") == 3
+    mine = client.get(f"/finance/organisations/{a}?year={YEAR}", headers=trust)
+    assert "Set the control total" not in mine.text and "Agree version" not in mine.text
+
+    form = {"financial_year": YEAR, "amount": "900", "reason": "revised at the board"}
+    url = f"/finance/organisations/{b}/control-total"
+    assert client.post(url, data=form, headers=trust).status_code == 403
+    assert client.post(url, data={**form, "amount": "lots"}, headers=icb).status_code == 422
+    done = client.post(url, data=form, headers=icb, follow_redirects=False)
+    assert done.status_code == 303
+    with runtime.sessions() as s:
+        assert ledger.control_totals(s, YEAR) == {a: D(1200), b: D(900)}
+        assert ledger.system_control_total(s, YEAR) == D(2100)
+        [version] = ledger.plan_versions(s, b, YEAR)
+    agree = {"org": b, "financial_year": YEAR}
+    assert (
+        client.post(f"/finance/plans/{version.id}/agree", data=agree, headers=trust).status_code
+        == 403
+    )
+    agreed = client.post(
+        f"/finance/plans/{version.id}/agree", data=agree, headers=icb, follow_redirects=False
+    )
+    assert agreed.status_code == 303
+    with runtime.sessions() as s:
+        assert ledger.plan_versions(s, b, YEAR)[0].status == "agreed"
+        actions = set(s.scalars(select(AuditEvent.action).where(AuditEvent.actor == "icb.fd")))
+    assert {"finance.control_total.set", "finance.plan.agree"} <= actions
+
+
+def test_a_trust_revises_its_plan_from_the_page(
+    client: TestClient, runtime: Runtime, world
+) -> None:
+    a = world["a"]
+    trust, icb = bearer(world["token_trust"]), bearer(world["token_icb"])
+    csv_text = client.get(f"/finance/organisations/{a}/plan.csv?year={YEAR}", headers=trust).text
+    lines = csv_text.splitlines()
+    assert lines[0] == "month,line,recurrent,amount" and len(lines) == 1 + 24
+    assert "1,income,true,1000.00" in lines and "1,pay,true,900.00" in lines
+    revised = csv_text.replace("\n1,pay,true,900.00", "\n1,pay,true,950.00")
+    form = {"financial_year": YEAR, "note": "pay award"}
+    url = f"/finance/organisations/{a}/plan"
+    bad = revised.replace("\n2,pay,true,900.00", "\n2,pay,true,lots")
+    refused = client.post(url, data=form, files={"file": ("p.csv", bad)}, headers=trust)
+    assert refused.status_code == 422 and "row 5, amount" in refused.text
+    other = client.post(url, data=form, files={"file": ("p.csv", revised)}, headers=icb)
+    assert other.status_code == 403  # the ICB agrees plans; the trust sends its own
+    with runtime.sessions() as s:
+        assert len(ledger.plan_versions(s, a, YEAR)) == 1
+    sent = client.post(
+        url, data=form, files={"file": ("p.csv", revised)}, headers=trust, follow_redirects=False
+    )
+    assert sent.status_code == 303
+    with runtime.sessions() as s:
+        versions = ledger.plan_versions(s, a, YEAR)
+        assert [(v.number, v.status, v.note) for v in versions] == [
+            (1, "submitted", None),
+            (2, "revised", "pay award"),
+        ]
+        plan = services.system_view(s, YEAR).organisations
+    # The plan of record is the latest version (none agreed): 50 less surplus in April.
+    assert next(p for p in plan if p.org_code == a).plan_full_year == D(1150)

@@ -67,6 +67,12 @@ def test_the_synthea_export_imports_with_counts_per_type(
     assert again.resources == result.resources
     patient_id = files["Patient"][0]["id"]
     assert service.read(record_runtime, gp_caller, "Patient", patient_id).headers["ETag"] == 'W/"2"'
+    # The first version (stored once, as the current row) moved to history when superseded.
+    history = service.history(record_runtime, gp_caller, "Patient", patient_id, []).json()
+    assert [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["2", "1"]
+    first = service.read(record_runtime, gp_caller, "Patient", patient_id, "1").json()
+    assert first["meta"]["versionId"] == "1"
+    assert first["identifier"] == files["Patient"][0]["identifier"]
     assert _total(record_runtime, gp_caller, "Condition") == len(files["Condition"])
     with record_runtime.transaction() as session:
         tokens = session.scalar(

@@ -175,7 +175,7 @@ def audit_log(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**31 - 1),  # a database integer
     principal: Principal = Depends(require("audit:read")),
 ) -> AuditPage:
     where = AuditFilter(actor, action, outcome, record_type, record_id, since, until)

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrated_care import db
@@ -79,7 +81,7 @@ def _plain_json(detail: dict[str, Any] | None) -> dict[str, Any] | None:
 def _clip(name: str, value: str | None) -> str | None:
     if value is None:
         return None
-    return value[: _LIMITS[name]]
+    return value[: _LIMITS[name]].replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL
 
 
 def _lock_chain(session: Session) -> None:
@@ -94,10 +96,12 @@ def _lock_chain(session: Session) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+_HEAD = select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+
+
 def _head(session: Session) -> tuple[int, str]:
-    row = session.execute(
-        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    ).first()
+    session.flush()  # what autoflush would do before an ORM query
+    row = session.connection().execute(_HEAD).first()
     return (row.id, row.hash) if row else (0, GENESIS_HASH)
 
 
@@ -151,6 +155,15 @@ def record_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
     as if :func:`record_event` had been called for each in turn; they are kept only if the
     caller's transaction commits.
     """
+    written = _chained(session, events)
+    if written:
+        session.add_all(written)
+        session.flush()
+    return written
+
+
+def _chained(session: Session, events: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
+    """The events as rows chained onto the head, under the chain lock (held to commit)."""
     for fields in events:
         if fields.get("outcome") not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, not {fields.get('outcome')!r}")
@@ -178,9 +191,16 @@ def record_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
         )
         event.hash = last_hash = compute_hash(event)
         written.append(event)
-    session.add_all(written)
-    session.flush()
     return written
+
+
+_COLUMNS = tuple(column.key for column in AuditEvent.__table__.columns)
+
+
+def _insert_rows(session: Session, events: Sequence[AuditEvent]) -> None:
+    """INSERT chained rows in one statement (executemany), without the ORM's unit of work."""
+    rows = [{name: getattr(event, name) for name in _COLUMNS} for event in events]
+    session.execute(insert(AuditEvent.__table__), rows)
 
 
 def record_event_now(sessions: sessionmaker[Session], **fields: Any) -> AuditEvent:
@@ -192,6 +212,105 @@ def record_event_now(sessions: sessionmaker[Session], **fields: Any) -> AuditEve
     """
     with db.transaction(sessions) as session:
         return record_event(session, **fields)
+
+
+@dataclass
+class _Waiting:
+    """One caller's events in the group-commit queue, and how their append ended."""
+
+    events: Sequence[Mapping[str, Any]]
+    wake: threading.Event = field(default_factory=threading.Event)
+    written: bool = False
+    lead: bool = False  # woken to write the next batch, not because its events are written
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    """Appends from concurrent callers, each in its own transaction, committed together.
+
+    A caller's :meth:`append` returns only once its events are committed, so work audited
+    this way (a read, a search) is answered only after its audit event is stored. While one
+    batch is being written, the events of callers arriving meanwhile queue up; the first of
+    them then writes the whole queue as the next batch, in one transaction under one chain
+    lock: one commit (and one fsync on PostgreSQL) for many requests instead of one each.
+    There is no background thread: a waiting caller does the writing (leader and followers).
+    """
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._lock = threading.Lock()
+        self._queue: list[_Waiting] = []
+        self._writing = False
+
+    def append(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Append `events` (keyword arguments of :func:`record_event`); return once committed."""
+        for fields in events:
+            if fields.get("outcome") not in OUTCOMES:
+                raise ValueError(
+                    f"outcome must be one of {OUTCOMES}, not {fields.get('outcome')!r}"
+                )
+        if not events:
+            return
+        me = _Waiting(events)
+        with self._lock:
+            self._queue.append(me)
+            lead = not self._writing
+            self._writing = True
+        while not lead:
+            me.wake.wait()
+            me.wake.clear()
+            if me.written:
+                break
+            lead = me.lead
+        if lead:
+            self._write_next_batch()
+        if me.error is not None:
+            raise me.error
+
+    def _write_next_batch(self) -> None:
+        with self._lock:
+            batch, self._queue = self._queue, []
+        try:
+            with db.transaction(self._sessions) as session:
+                events = [fields for waiting in batch for fields in waiting.events]
+                _insert_rows(session, _chained(session, events))
+        except BaseException as exc:  # every caller in the batch learns its append failed
+            for waiting in batch:
+                waiting.error = exc
+        for waiting in batch:
+            waiting.written = True
+            waiting.wake.set()
+        with self._lock:  # hand the next batch to the first caller who queued meanwhile
+            if self._queue:
+                self._queue[0].lead = True
+                self._queue[0].wake.set()
+            else:
+                self._writing = False
+
+
+_group_commits: weakref.WeakKeyDictionary[sessionmaker[Session], GroupCommit] = (
+    weakref.WeakKeyDictionary()
+)
+_group_commits_lock = threading.Lock()
+
+
+def group_commit(sessions: sessionmaker[Session]) -> GroupCommit:
+    """The group commit of the store `sessions` opens (one per session factory)."""
+    with _group_commits_lock:
+        found = _group_commits.get(sessions)
+        if found is None:
+            found = _group_commits[sessions] = GroupCommit(sessions)
+        return found
+
+
+def record_events_committed(
+    sessions: sessionmaker[Session], events: Sequence[Mapping[str, Any]]
+) -> None:
+    """Append `events` in a transaction of their own, shared with concurrent callers' events
+    (group commit), and return once they are committed: for auditing work that writes
+    nothing itself, such as reads and searches, before answering. Raises if they could not be
+    stored, so the caller can refuse to answer."""
+    group_commit(sessions).append(events)
 
 
 def audit_request(
@@ -326,3 +445,34 @@ def verify_and_record(request: Any, session: Session) -> ChainReport:
         detail=asdict(report),
     )
     return report
+
+
+def record_domain_event(
+    domain: str,
+    session: Session,
+    actor: Any,
+    action: str,
+    record_type: str,
+    record_id: int | str,
+    detail: dict[str, Any] | None = None,
+    *,
+    reason: str | None = None,
+    outcome: str = "success",
+) -> AuditEvent:
+    """Append ``<domain>.<action>`` about a ``<domain>_<record_type>`` row, in the caller's
+    transaction, as `actor` (anything with ``username``, ``organisation`` and ``client``).
+
+    A domain binds its name once: ``audit = partial(record_domain_event, "governance")``.
+    """
+    return record_event(
+        session,
+        actor=actor.username,
+        organisation=actor.organisation,
+        action=f"{domain}.{action}",
+        outcome=outcome,
+        record_type=f"{domain}_{record_type}",
+        record_id=str(record_id),
+        reason=reason,
+        detail=detail,
+        client=actor.client,
+    )

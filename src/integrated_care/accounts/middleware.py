@@ -9,24 +9,35 @@ A pure ASGI middleware, so it sees every request (every domain's routes, errors,
   ``ics_csrf`` cookie; bearer-token requests are exempt, as browsers cannot send them cross-site;
 - adds the Content-Security-Policy, frame denial and related headers, and ``no-store`` caching on
   anything shown to a signed-in person.
+
+A bearer token's principal is remembered for a minute (:class:`TokenPrincipals`), but every
+request still checks, in one indexed query, that the token is neither revoked nor expired and
+that its user is active, with the same organisation and roles: a revocation takes effect at
+once.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 from urllib.parse import parse_qs
 
 from anyio import to_thread
-from starlette.datastructures import MutableHeaders
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from integrated_care import db
 from integrated_care.accounts import services, sessions
 from integrated_care.accounts.audit import record_event_now
+from integrated_care.accounts.models import ApiToken, User, UserRole
 from integrated_care.accounts.policy import SESSION_COOKIE, Principal
 from integrated_care.runtime import Runtime
 
@@ -50,6 +61,8 @@ SECURITY_HEADERS = {
     "cross-origin-opener-policy": "same-origin",
 }
 
+_SECURITY_RAW = [(name.encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
+
 
 @dataclass
 class Identity:
@@ -62,6 +75,73 @@ class Identity:
     problem: str | None = None  # why credentials that were offered were not accepted
 
 
+class TokenPrincipals:
+    """Bearer token -> principal, remembered for `lifetime` seconds and revalidated on every use.
+
+    Building a principal takes several queries (token, user, roles, organisation name); the
+    check on each use is one: the token's revocation and expiry and its user's activity,
+    organisation and roles, compared with what the principal was built from. Anything else
+    that changes (the organisation's display name, the last-used stamp, which is touched at
+    most once a minute anyway) is picked up when the entry is rebuilt.
+    """
+
+    def __init__(self, lifetime: float = 60.0, size: int = 10_000) -> None:
+        self.lifetime = lifetime
+        self.size = size
+        self._known: dict[str, tuple[Principal, tuple[Any, ...], float]] = {}
+        self._lock = threading.Lock()
+
+    def principal(self, session: Session, token: str) -> Principal | None:
+        digest = services.token_digest(token)
+        facts = _token_facts(session, digest)
+        if facts is None:
+            return None
+        with self._lock:
+            known = self._known.get(digest)
+        if known is not None and known[1] == facts and time.monotonic() - known[2] < self.lifetime:
+            return known[0]
+        principal = services.principal_for_token(session, token)
+        with self._lock:
+            if len(self._known) >= self.size:
+                self._known.clear()
+            if principal is None:
+                self._known.pop(digest, None)
+            else:
+                self._known[digest] = (principal, facts, time.monotonic())
+        return principal
+
+
+def _token_facts(session: Session, digest: str) -> tuple[Any, ...] | None:
+    """What a token's principal depends on, or None if the token is not usable now."""
+    rows = session.connection().execute(_TOKEN_FACTS, {"digest": digest}).all()
+    if not rows:
+        return None
+    first = rows[0]
+    expires = first.expires_at
+    expires = expires.replace(tzinfo=UTC) if expires.tzinfo is None else expires
+    if first.revoked_at is not None or expires <= db.utcnow() or not first.active:
+        return None
+    roles = tuple(sorted(r.role for r in rows if r.role is not None))
+    return (first.id, first.organisation_code, roles, tuple(first.scopes or ()))
+
+
+# Built once: SQLAlchemy then compiles it once, and each use only binds the digest.
+_TOKEN_FACTS = (
+    select(
+        ApiToken.revoked_at,
+        ApiToken.expires_at,
+        ApiToken.scopes,
+        User.id,
+        User.active,
+        User.organisation_code,
+        UserRole.role,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .outerjoin(UserRole, UserRole.user_id == User.id)
+    .where(ApiToken.token_sha256 == bindparam("digest"))
+)
+
+
 class AccountsMiddleware:
     def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
@@ -69,6 +149,7 @@ class AccountsMiddleware:
         self.signer = sessions.CookieSigner(
             runtime.settings.session_secret(), runtime.settings.session_max_age_seconds
         )
+        self.tokens = TokenPrincipals()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,7 +186,7 @@ class AccountsMiddleware:
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
             with self.runtime.transaction() as session:
-                principal = services.principal_for_token(session, credentials.strip())
+                principal = self.tokens.principal(session, credentials.strip())
             problem = (
                 None if principal else "the API token is not valid, or has expired or been revoked"
             )
@@ -175,22 +256,22 @@ class AccountsMiddleware:
 
         async def decorated(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    if name not in headers:
-                        headers[name] = value
+                # Raw header pairs, not MutableHeaders: this runs on every response.
+                headers = list(message.get("headers") or [])
+                present = {name.lower() for name, _value in headers}
+                headers += [pair for pair in _SECURITY_RAW if pair[0] not in present]
                 if private:
-                    headers["cache-control"] = "no-store"
+                    headers = [pair for pair in headers if pair[0].lower() != b"cache-control"]
+                    headers.append((b"cache-control", b"no-store"))
                 if identity.new_csrf_cookie:
-                    headers.append(
-                        "set-cookie",
-                        cookie_header(
-                            CSRF_COOKIE,
-                            identity.new_csrf_cookie,
-                            settings.session_max_age_seconds,
-                            settings.secure_cookies,
-                        ),
+                    cookie = cookie_header(
+                        CSRF_COOKIE,
+                        identity.new_csrf_cookie,
+                        settings.session_max_age_seconds,
+                        settings.secure_cookies,
                     )
+                    headers.append((b"set-cookie", cookie.encode("latin-1")))
+                message["headers"] = headers
             await send(message)
 
         return decorated

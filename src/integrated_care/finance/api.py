@@ -567,11 +567,11 @@ def api_risk_share(
     return RiskShareOut(
         financial_year=year,
         as_at_month=view.as_at_month,
-        results=[_share_result(r) for r in results],
+        results=[share_result_json(r) for r in results],
     )
 
 
-def _share_result(r: risk_share.ShareResult) -> dict[str, Any]:
+def share_result_json(r: risk_share.ShareResult) -> dict[str, Any]:
     return {
         "scenario": r.scenario,
         "agreement": r.agreement,

@@ -8,6 +8,7 @@ from typing import Any
 
 from integrated_care.finance.chart import month_label
 from integrated_care.finance.positions import Position, waterfall
+from integrated_care.finance.risk_share import ShareResult
 from integrated_care.finance.services import thousands
 from integrated_care.web.charts import NHS_BLUE, bar_chart
 
@@ -136,3 +137,41 @@ def organisations_chart(positions: Sequence[Position], names: dict[str, str]) ->
     }
     spec["encoding"]["color"]["title"] = None
     return spec
+
+
+SHARING = ("Before sharing", "After sharing")
+
+
+def sharing_chart(result: ShareResult, names: dict[str, str]) -> Spec:
+    """Each party's variance before and after sharing under one scenario (£000)."""
+    rows = [
+        {
+            "organisation": names.get(x.org_code, x.org_code),
+            "Before sharing": thousands(x.variance),
+            "After sharing": thousands(x.after),
+        }
+        for x in result.lines
+    ]
+    return {
+        "$schema": SCHEMA,
+        "width": "container",
+        "data": {"values": rows},
+        "transform": [{"fold": list(SHARING), "as": ["when", "value"]}],
+        "mark": {"type": "bar"},
+        "encoding": {
+            "y": {"field": "organisation", "type": "nominal", "title": None},
+            "yOffset": {"field": "when", "sort": list(SHARING)},
+            "x": {"field": "value", "type": "quantitative", "title": "Variance, £000"},
+            "color": {
+                "field": "when",
+                "type": "nominal",
+                "title": None,
+                "scale": {"domain": list(SHARING), "range": ["#768692", NHS_BLUE]},
+            },
+            "tooltip": [
+                {"field": "organisation", "title": "Organisation"},
+                {"field": "when", "title": "When"},
+                {"field": "value", "title": "£000", "format": ",.1f"},
+            ],
+        },
+    }

@@ -8,13 +8,13 @@ from datetime import date
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, Field, ValidationError
 
 from integrated_care.accounts.audit import audit_request
 from integrated_care.accounts.policy import Principal, require
+from integrated_care.finance import contract_history, contract_variation_routes, funding_charts
 from integrated_care.finance import contracts as register
-from integrated_care.finance import funding_charts
 from integrated_care.finance.api import open_session, require_write
 from integrated_care.finance.contract_models import CONTRACT_TYPES, PROCUREMENT_ROUTES
 from integrated_care.finance.funding_routes import _money
@@ -24,13 +24,19 @@ from integrated_care.web.navigation import NavItem, register_nav_item
 from integrated_care.web.templating import render
 
 router = APIRouter()
+router.include_router(contract_variation_routes.router)
 register_nav_item(NavItem("Where the money goes", "/finance/spending"))
 
 ContractType = Literal[CONTRACT_TYPES]  # type: ignore[valid-type]
 Route = Literal[PROCUREMENT_ROUTES]  # type: ignore[valid-type]
 Sector = Literal[register.SECTORS]  # type: ignore[valid-type]
 Flag = Literal[tuple(register.FLAGS)]  # type: ignore[valid-type]
-AsAt = Query(None, description="Look at the register as at this day (default: today)")
+AsAt = Query(
+    None,
+    ge=date(1900, 1, 1),  # financial years are written with four-digit years
+    le=date(2998, 12, 31),
+    description="Look at the register as at this day (default: today)",
+)
 
 
 def _crumbs(*pairs: tuple[str, str]) -> list[dict[str, str]]:
@@ -113,10 +119,12 @@ def api_contract(
         raise HTTPException(404, f"There is no contract {contract_id}.")
     with open_session(request) as session:
         made = register.decision_records(session).get(contract_id, [])
+        versions = contract_history.versions(session, contract_id)
     return {
         "as_at": day.isoformat(),
         **_line_json(found),
         "decision_history": [_money(asdict(d)) for d in made],
+        "versions": [_money(asdict(v)) for v in versions],
     }
 
 
@@ -176,6 +184,31 @@ def api_record_decision(
     except register.ContractError as e:
         raise HTTPException(422, str(e)) from None
     return {"id": decision_id, "contract_id": contract_id}
+
+
+@router.post(
+    "/finance/contracts/{contract_id}/decisions",
+    response_class=RedirectResponse,
+    include_in_schema=False,
+)
+async def decision_submit(
+    request: Request, contract_id: str, principal: Principal = Depends(require("finance:write"))
+) -> RedirectResponse:
+    """The decision form on a contract's page: the same checks and audit as the API."""
+    form = {k: str(v).strip() for k, v in (await request.form()).items() if k != "csrf_token"}
+    conflict = {k: form.pop(f"conflict_{k}", "") for k in ("declared_by", "interest", "action")}
+    fields: dict[str, Any] = {k: v for k, v in form.items() if v}
+    if conflict["declared_by"] or conflict["interest"]:
+        fields["conflicts_declared"] = [conflict]
+    try:
+        body = DecisionIn.model_validate(fields)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(map(str, x['loc'])).replace('_', ' ')}: {x['msg']}" for x in e.errors()
+        )
+        raise HTTPException(422, f"Nothing was stored: {problems}") from None
+    api_record_decision(request, contract_id, body, principal)
+    return RedirectResponse(f"/finance/contracts/{contract_id}", status_code=303)
 
 
 @router.get("/finance/contracts", response_class=HTMLResponse, include_in_schema=False)

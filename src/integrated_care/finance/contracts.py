@@ -31,13 +31,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integrated_care.accounts.audit import record_event
-from integrated_care.db import utcnow
-from integrated_care.finance.contract_models import (
-    CONTRACT_TYPES,
-    PROCUREMENT_ROUTES,
-    Contract,
-    ContractDecision,
+from integrated_care.finance.contract_history import (
+    FIELDS,
+    ContractError,
+    ContractRecord,
+    current_records,
+    problems,
+    vary,
 )
+from integrated_care.finance.contract_models import Contract, ContractDecision
 from integrated_care.finance.ledger import By
 
 PENNY = Decimal("0.01")
@@ -77,20 +79,6 @@ FLAGS = {
 MAX_CHAIN_DEPTH = 2
 ENDING_WITHIN_MONTHS = 6
 IMPORTER = By("contracts-import")
-
-
-@dataclass(frozen=True)
-class ContractRecord:
-    contract_id: str
-    commissioner_code: str
-    holder_code: str
-    contract_type: str
-    parent_contract_id: str | None
-    services: str
-    annual_value: Decimal
-    start_date: date
-    end_date: date | None
-    procurement_route: str
 
 
 @dataclass(frozen=True)
@@ -274,21 +262,6 @@ def spend_by_year(rows: Iterable[SpendRow]) -> dict[str, dict[str, Decimal]]:
 # ---- the store ---------------------------------------------------------------------------------
 
 
-def record_of(row: Contract) -> ContractRecord:
-    return ContractRecord(
-        row.contract_id,
-        row.commissioner_code,
-        row.holder_code,
-        row.contract_type,
-        row.parent_contract_id,
-        row.services,
-        row.annual_value,
-        row.start_date,
-        row.end_date,
-        row.procurement_route,
-    )
-
-
 def holders(session: Session) -> dict[str, Holder]:
     from integrated_care.footprint.models import Organisation
 
@@ -318,17 +291,9 @@ def decision_records(session: Session) -> dict[str, list[DecisionRecord]]:
 
 
 def register(session: Session, as_at: date) -> list[RegisterLine]:
-    """Every contract held, analysed as at `as_at`."""
-    contracts = [record_of(c) for c in session.scalars(select(Contract))]
+    """Every contract held, as in force (its latest variation), analysed as at `as_at`."""
+    contracts = list(current_records(session).values())
     return analyse(contracts, holders(session), decision_records(session), as_at)
-
-
-class ContractError(ValueError):
-    """A contract or decision that cannot be recorded, with every reason."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 def record_decision(
@@ -342,18 +307,18 @@ def record_decision(
     decision_body: str | None = None,
 ) -> ContractDecision:
     """Add a decision record to a contract (records are never changed: a later one is added)."""
-    problems = []
+    found = []
     if session.get(Contract, contract_id) is None:
-        problems.append(f"there is no contract {contract_id}")
+        found.append(f"there is no contract {contract_id}")
     if not decided_by.strip():
-        problems.append("say who decided")
+        found.append("say who decided")
     if not best_value_rationale.strip():
-        problems.append("give the best-value rationale")
+        found.append("give the best-value rationale")
     for i, c in enumerate(conflicts_declared):
         if not str(c.get("declared_by", "")).strip() or not str(c.get("interest", "")).strip():
-            problems.append(f"conflict {i + 1}: say who declared it and what the interest is")
-    if problems:
-        raise ContractError(problems)
+            found.append(f"conflict {i + 1}: say who declared it and what the interest is")
+    if found:
+        raise ContractError(found)
     row = ContractDecision(
         contract_id=contract_id,
         decided_by=decided_by.strip(),
@@ -383,19 +348,6 @@ class ContractsImportReport:
     problems: list[str] = field(default_factory=list)
 
 
-_FIELDS = (
-    "commissioner_code",
-    "holder_code",
-    "contract_type",
-    "parent_contract_id",
-    "services",
-    "annual_value",
-    "start_date",
-    "end_date",
-    "procurement_route",
-)
-
-
 def _record_from_extract(r: Mapping[str, Any]) -> ContractRecord:
     value = r["annual_value"]
     value = value if isinstance(value, Decimal) else Decimal(repr(value)).quantize(PENNY)
@@ -413,34 +365,20 @@ def _record_from_extract(r: Mapping[str, Any]) -> ContractRecord:
     )
 
 
-def _problems(c: ContractRecord) -> list[str]:
-    out = []
-    if c.contract_type not in CONTRACT_TYPES:
-        out.append(f"{c.contract_id}: unknown contract type {c.contract_type!r}")
-    if c.procurement_route not in PROCUREMENT_ROUTES:
-        out.append(f"{c.contract_id}: unknown procurement route {c.procurement_route!r}")
-    if c.annual_value < 0:
-        out.append(f"{c.contract_id}: negative annual value")
-    if c.end_date is not None and c.end_date < c.start_date:
-        out.append(f"{c.contract_id}: ends before it starts")
-    return out
-
-
 def store_contracts(
     session: Session, records: Iterable[ContractRecord], by: By
 ) -> ContractsImportReport:
-    """Add new contracts and bring changed ones up to date (all or nothing: any invalid record
-    and nothing is stored)."""
+    """Register new contracts, and vary changed ones (a variation supersedes the version in
+    force; nothing is overwritten). All or nothing: any invalid record and nothing is stored."""
     records = list(records)
-    problems = [p for c in records for p in _problems(c)]
-    if problems:
-        raise ContractError(problems)
+    found = [p for c in records for p in problems(c)]
+    if found:
+        raise ContractError(found)
     report = ContractsImportReport()
-    held = {c.contract_id: c for c in session.scalars(select(Contract))}
+    held = current_records(session)
     for c in records:
-        row = held.get(c.contract_id)
-        values = {k: getattr(c, k) for k in _FIELDS}
-        if row is None:
+        if c.contract_id not in held:
+            values = {k: getattr(c, k) for k in FIELDS}
             session.add(
                 Contract(
                     contract_id=c.contract_id,
@@ -450,11 +388,8 @@ def store_contracts(
                 )
             )
             report.added += 1
-        elif record_of(row) != c:
-            for k, v in values.items():
-                setattr(row, k, v)
-            row.recorded_by, row.recorded_by_organisation = by.username, by.organisation
-            row.recorded_at = utcnow()
+        elif held[c.contract_id] != c:
+            vary(session, c, by, "changed in the contracts extract")
             report.updated += 1
         else:
             report.unchanged += 1

@@ -7,6 +7,12 @@ corrections supersede the figures they correct, as they did at source); and the 
 the months after. Actuals the extract holds for later months are left out, so the ledger shows
 the year as it stood at that month. Loading the same extract again changes nothing.
 
+The input layer's ledger has no recurrent flag and only the main lines. When the extract also
+holds ``finance_detail/ledger_detail.parquet`` (the synthetic ICS writes it: the same columns
+plus ``recurrent``), its figures are loaded with the rest: efficiency, inflation, activity
+income, industrial action, and non-recurrent figures, so underlying and reported positions
+differ as they do in life. Everything in the input layer's ledger is recurrent.
+
 Organisations the extract names but the footprint does not hold are left out and reported.
 """
 
@@ -50,6 +56,27 @@ def _rows(folder: Path, table: str) -> list[dict[str, Any]]:
     return pq.read_table(path).to_pylist()
 
 
+DETAIL = Path("finance_detail") / "ledger_detail.parquet"
+
+
+def _ledger_rows(folder: Path) -> list[dict[str, Any]]:
+    """The ledger's rows, each with ``recurrent``: the input layer's (all recurrent) and the
+    detail's, if the extract has it (its entry ids follow the ledger's)."""
+    rows = [{**r, "recurrent": True} for r in _rows(folder, "finance_ledger")]
+    if (folder / DETAIL).exists():
+        last = max((r["entry_id"] for r in rows), default=0)
+        rows += [
+            {
+                **r,
+                "entry_id": last + r["entry_id"],
+                "supersedes": None,
+                "recurrent": bool(r["recurrent"]),
+            }
+            for r in pq.read_table(folder / DETAIL).to_pylist()
+        ]
+    return rows
+
+
 def _amount(value: Any) -> Decimal:
     # The input layer keeps money as decimal(18,2); a float column is read to the penny.
     return value if isinstance(value, Decimal) else Decimal(repr(value)).quantize(Decimal("0.01"))
@@ -64,7 +91,7 @@ def import_extract(
 ) -> ImportReport:
     """Load one financial year of the extract in `folder` (default: its latest), audited as
     ``finance.import`` by `actor` in the caller's transaction."""
-    ledger_rows = _rows(folder, "finance_ledger")
+    ledger_rows = _ledger_rows(folder)
     totals = _rows(folder, "finance_control_totals")
     year = financial_year or max(r["financial_year"] for r in ledger_rows)
     rows = [r for r in ledger_rows if r["financial_year"] == year]
@@ -107,7 +134,13 @@ def import_extract(
             session,
             [
                 EntryInput(
-                    r["org_code"], year, r["month"], r["line"], r["kind"], _amount(r["amount"])
+                    r["org_code"],
+                    year,
+                    r["month"],
+                    r["line"],
+                    r["kind"],
+                    _amount(r["amount"]),
+                    r["recurrent"],
                 )
                 for r in batch
             ],
@@ -128,19 +161,19 @@ def import_extract(
     return report
 
 
-def _cell(r: dict[str, Any]) -> tuple[str, int, str, str]:
-    return (r["org_code"], r["month"], r["line"], r["kind"])
+def _cell(r: dict[str, Any]) -> tuple[str, int, str, str, bool]:
+    return (r["org_code"], r["month"], r["line"], r["kind"], r["recurrent"])
 
 
 def _not_yet_held(session: Session, year: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows of cells whose final figure in the extract the ledger does not already hold, so
     that loading again neither adds nor replays anything."""
     held = {
-        (f.org_code, f.month, f.line, f.kind): f.amount
+        (f.org_code, f.month, f.line, f.kind, f.recurrent): f.amount
         for f in ledger.figures(session, year)
-        if f.kind != "plan" and f.recurrent
+        if f.kind != "plan"
     }
-    final: dict[tuple[str, int, str, str], dict[str, Any]] = {}
+    final: dict[tuple[str, int, str, str, bool], dict[str, Any]] = {}
     for r in sorted(rows, key=lambda r: r["entry_id"]):
         final[_cell(r)] = r
     done = {c for c, r in final.items() if held.get(c) == _amount(r["amount"])}
@@ -151,7 +184,9 @@ def _plans(session: Session, rows: list[dict[str, Any]], year: str) -> int:
     by_org: dict[str, list[PlanFigure]] = defaultdict(list)
     for r in rows:
         if r["kind"] == "plan" and r["supersedes"] is None:
-            by_org[r["org_code"]].append(PlanFigure(r["month"], r["line"], _amount(r["amount"])))
+            by_org[r["org_code"]].append(
+                PlanFigure(r["month"], r["line"], _amount(r["amount"]), r["recurrent"])
+            )
     created = 0
     for org, figures in sorted(by_org.items()):
         if ledger.latest_plan_version(session, org, year) is not None:
@@ -168,9 +203,9 @@ def _one_per_cell(corrections: list[dict[str, Any]]) -> list[list[dict[str, Any]
     """Corrections in the order made, in batches that touch each cell at most once: a cell's
     second correction goes in the batch after its first."""
     batches: list[list[dict[str, Any]]] = []
-    last: dict[tuple[str, int, str], int] = {}
+    last: dict[tuple[str, int, str, bool], int] = {}
     for r in corrections:
-        cell = (r["org_code"], r["month"], r["line"])
+        cell = (r["org_code"], r["month"], r["line"], r["recurrent"])
         index = last.get(cell, -1) + 1
         if index == len(batches):
             batches.append([])

@@ -548,3 +548,18 @@ def financial_years(session: Session) -> list[str]:
     years = set(session.scalars(select(LedgerEntry.financial_year).distinct()))
     years |= set(session.scalars(select(ControlTotal.financial_year).distinct()))
     return sorted(years, reverse=True)
+
+
+def recent_entries(
+    session: Session, org_code: str, financial_year: str, limit: int = 15
+) -> list[LedgerEntry]:
+    """The organisation's latest ledger rows for the year, newest first: who entered each
+    figure, when, from where and why."""
+    return list(
+        session.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.org_code == org_code, LedgerEntry.financial_year == financial_year)
+            .order_by(LedgerEntry.id.desc())
+            .limit(limit)
+        )
+    )

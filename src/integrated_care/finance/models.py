@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -43,6 +44,7 @@ KINDS = ("plan", "actual", "forecast")
 PLAN_STATUSES = ("submitted", "revised", "agreed")
 SOURCES = ("manual", "return", "api", "import")
 RETURN_FORMATS = ("xlsx", "csv", "json")
+AGREEMENT_STATUSES = ("proposed", "agreed", "withdrawn")
 
 
 class Money(TypeDecorator[Decimal]):
@@ -213,6 +215,39 @@ class ControlTotal(_Recorded, Base):
     financial_year: Mapped[str] = mapped_column(String(7))
     amount: Mapped[Decimal] = mapped_column("amount_pence", Money)
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("finance_control_total.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ShareAgreement(_Recorded, Base):
+    """One version of a risk / gain share agreement between organisations for a year.
+
+    ``reference`` names the agreement across its versions; a change is a new row superseding
+    the version before (migration 0012_finance_agreements). ``rules`` holds the sharing rules
+    as plain data (method, basis, fixed shares, corridors, caps and floors, host), read by
+    :func:`integrated_care.finance.risk_share.agreement_from_dict`.
+    """
+
+    __tablename__ = "finance_share_agreement"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", AGREEMENT_STATUSES), name="status"),
+        UniqueConstraint("supersedes_id"),
+        Index(
+            "uq_finance_share_agreement_root",
+            "reference",
+            unique=True,
+            sqlite_where=text("supersedes_id IS NULL"),
+            postgresql_where=text("supersedes_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(40))
+    financial_year: Mapped[str] = mapped_column(String(7), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(10))
+    parties: Mapped[list[str]] = mapped_column(JSON)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("finance_share_agreement.id"))
     reason: Mapped[str | None] = mapped_column(Text)
 
 

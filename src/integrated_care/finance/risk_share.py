@@ -17,6 +17,10 @@ The sum over the system is unchanged by sharing: sum(after) == sum(variance), ex
 
 Scenarios (best, base, worst, and any what-if) scale adverse and favourable variances and may
 override an organisation's variance outright, before the agreement is applied.
+
+An agreement may name its parties: only they share, and every organisation its rules name
+(fixed shares, corridors, limits, allocations, host) must be one of them. Agreements are stored,
+versioned, in :mod:`integrated_care.finance.agreements`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any
 METHODS = ("fixed", "turnover", "allocation")
 BASES = ("control_total", "plan")
 PENNY = Decimal("0.01")
+LARGEST = Decimal("1e12")
 
 
 class ShareError(ValueError):
@@ -69,9 +74,14 @@ class Agreement:
     corridors: Mapping[str, Corridor] = field(default_factory=dict)  # per-organisation
     limits: Mapping[str, Limits] = field(default_factory=dict)
     host: str | None = None
+    parties: tuple[str, ...] = ()  # empty: every organisation with a variance
+    allocation: Mapping[str, Decimal] = field(default_factory=dict)  # for method "allocation"
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = self._amount_problems()
+        if problems:  # nothing else can be checked on amounts that are not amounts
+            raise ShareError("; ".join(problems))
+        problems = self._party_problems()
         if self.method not in METHODS:
             problems.append(f"method {self.method!r} should be one of {', '.join(METHODS)}")
         if self.basis not in BASES:
@@ -91,6 +101,43 @@ class Agreement:
             problems.append(f"the host {self.host} absorbs what others cannot, so has no limits")
         if problems:
             raise ShareError("; ".join(problems))
+
+    def _amount_problems(self) -> list[str]:
+        amounts = [
+            *(x for c in (self.corridor, *self.corridors.values()) for x in (c.lower, c.upper)),
+            *(x for lim in self.limits.values() for x in (lim.floor, lim.cap) if x is not None),
+            *self.allocation.values(),
+        ]
+        shares = [*self.fixed_shares.values(), *(
+            c.share_of_turnover for c in (self.corridor, *self.corridors.values())
+            if c.share_of_turnover is not None)]  # fmt: skip
+        if not all(x.is_finite() and abs(x) < LARGEST for x in amounts):
+            return ["amounts must be numbers of pounds below a trillion"]
+        if not all(x.is_finite() and 0 <= x <= 1 for x in shares):
+            return ["shares must be fractions from 0 to 1"]
+        return []
+
+    def _party_problems(self) -> list[str]:
+        if not self.parties:
+            return []
+        problems = []
+        if len(set(self.parties)) != len(self.parties):
+            problems.append("a party is named twice")
+        named = {
+            "fixed shares": self.fixed_shares,
+            "corridors": self.corridors,
+            "limits": self.limits,
+            "allocation": self.allocation,
+            "host": [self.host] if self.host else [],
+        }
+        for rule, orgs in named.items():
+            strangers = sorted(set(orgs) - set(self.parties))
+            if strangers:
+                problems.append(f"{rule} name {', '.join(strangers)}, not a party")
+        return problems
+
+    def covers(self, org_code: str) -> bool:
+        return not self.parties or org_code in self.parties
 
 
 @dataclass(frozen=True)
@@ -167,7 +214,10 @@ def split(pence: int, weights: Mapping[str, Decimal]) -> dict[str, int]:
 
 def _weights(agreement: Agreement, orgs: Mapping[str, OrgInput]) -> dict[str, Decimal]:
     if agreement.method == "fixed":
-        return {o: Decimal(agreement.fixed_shares.get(o, 0)) for o in orgs}
+        weights = {o: Decimal(agreement.fixed_shares.get(o, 0)) for o in orgs}
+        if not any(weights.values()):
+            raise ShareError("no organisation sharing has a fixed share")
+        return weights
     attr = agreement.method  # turnover | allocation
     weights = {o: abs(getattr(i, attr)) for o, i in orgs.items()}
     if not any(weights.values()):
@@ -178,7 +228,15 @@ def _weights(agreement: Agreement, orgs: Mapping[str, OrgInput]) -> dict[str, De
 def apply(
     agreement: Agreement, orgs: Mapping[str, OrgInput], scenario: str | None = None
 ) -> ShareResult:
-    """Each organisation's position after sharing its variance under `agreement`."""
+    """Each party's position after sharing its variance under `agreement` (organisations
+    that are not parties are left out). Allocations the agreement holds replace the inputs'."""
+    orgs = {
+        o: OrgInput(i.variance, i.turnover, agreement.allocation.get(o, i.allocation))
+        for o, i in orgs.items()
+        if agreement.covers(o)
+    }
+    if not orgs:
+        raise ShareError("none of the agreement's parties has a forecast variance to share")
     weights = _weights(agreement, orgs)
     kept, pooled = {}, {}
     for o, i in orgs.items():
@@ -314,6 +372,9 @@ def _corridor(raw: Mapping[str, Any]) -> Corridor:
 def agreement_from_dict(raw: Mapping[str, Any]) -> Agreement:
     """An agreement from JSON-shaped data, as in docs/finance.md."""
     try:
+        parties = raw.get("parties") or ()
+        if isinstance(parties, str) or not all(isinstance(p, str) for p in parties):
+            raise ShareError("parties should be a list of organisation codes")
         return Agreement(
             name=str(raw["name"]),
             method=str(raw["method"]),
@@ -325,17 +386,58 @@ def agreement_from_dict(raw: Mapping[str, Any]) -> Agreement:
                 o: Limits(_opt(x.get("floor")), _opt(x.get("cap")))
                 for o, x in raw.get("limits", {}).items()
             },
-            host=raw.get("host"),
+            host=raw.get("host") or None,
+            parties=tuple(parties),
+            allocation={o: _dec(a) for o, a in raw.get("allocation", {}).items()},
         )
     except (KeyError, ArithmeticError, AttributeError, TypeError) as e:
         raise ShareError(f"not a risk share agreement: {e!r}") from None
 
 
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def agreement_to_dict(a: Agreement) -> dict[str, Any]:
+    """The agreement as JSON-shaped data (amounts and shares as strings), which
+    :func:`agreement_from_dict` reads back to an equal agreement."""
+
+    def corridor(c: Corridor) -> dict[str, Any]:
+        if c.share_of_turnover is not None:
+            return {"share_of_turnover": str(c.share_of_turnover)}
+        return {"lower": str(c.lower), "upper": str(c.upper)}
+
+    return {
+        "name": a.name,
+        "method": a.method,
+        "basis": a.basis,
+        "parties": list(a.parties),
+        "fixed_shares": {o: str(s) for o, s in sorted(a.fixed_shares.items())},
+        "corridor": corridor(a.corridor),
+        "corridors": {o: corridor(c) for o, c in sorted(a.corridors.items())},
+        "limits": {
+            o: {"floor": _text(x.floor), "cap": _text(x.cap)} for o, x in sorted(a.limits.items())
+        },
+        "allocation": {o: str(v) for o, v in sorted(a.allocation.items())},
+        "host": a.host,
+    }
+
+
 def scenario_from_dict(raw: Mapping[str, Any]) -> Scenario:
-    return Scenario(
-        name=str(raw["name"]),
-        adverse=_dec(raw.get("adverse", 1)),
-        favourable=_dec(raw.get("favourable", 1)),
-        overrides={o: _dec(v) for o, v in raw.get("overrides", {}).items()},
-        description=str(raw.get("description", "")),
-    )
+    """A scenario from JSON-shaped data: name, adverse, favourable, overrides, description."""
+    try:
+        scenario = Scenario(
+            name=str(raw["name"]),
+            adverse=_dec(raw.get("adverse", 1)),
+            favourable=_dec(raw.get("favourable", 1)),
+            overrides={o: _dec(v) for o, v in raw.get("overrides", {}).items()},
+            description=str(raw.get("description", "")),
+        )
+    except (KeyError, ArithmeticError, AttributeError, TypeError) as e:
+        raise ShareError(f"not a scenario: {e!r}") from None
+    factors = (scenario.adverse, scenario.favourable)
+    if not all(f.is_finite() and 0 <= f <= 100 for f in factors):
+        raise ShareError(f"scenario {scenario.name!r}: multipliers are numbers from 0 to 100")
+    if not all(v.is_finite() and abs(v) < LARGEST for v in scenario.overrides.values()):
+        raise ShareError(f"scenario {scenario.name!r}: variances are pounds below a trillion")
+    return scenario

@@ -11,7 +11,18 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from integrated_care.accounts.policy import Principal, Resource, decide, require
-from integrated_care.finance import api, charts, ledger, returns, risk_share, services
+from integrated_care.finance import (
+    agreement_api,
+    agreement_routes,
+    agreements,
+    api,
+    charts,
+    ledger,
+    org_forms,
+    returns,
+    risk_share,
+    services,
+)
 from integrated_care.finance.api import (
     Month,
     Year,
@@ -27,6 +38,8 @@ from integrated_care.web.templating import render
 
 router = APIRouter()
 router.include_router(api.router)
+router.include_router(agreement_routes.router)
+router.include_router(org_forms.router)
 register_nav_item(NavItem("Finance", "/finance", "finance:read"))
 
 
@@ -95,9 +108,19 @@ def organisation_page(
         if found is None:
             raise HTTPException(404, f"There is no organisation with code {org}.")
         view = services.system_view(session, year, month)
+        recent = ledger.recent_entries(session, org, year)
+        icb = services.icb_code(session)
     may_write = decide(
         principal, "finance:write", resource=Resource("finance_return", organisation_code=org)
     ).allowed
+    is_icb_finance = (
+        icb is not None
+        and decide(
+            principal,
+            "finance:write",
+            resource=Resource("finance_control_total", organisation_code=icb),
+        ).allowed
+    )
     return render(
         request,
         "finance/organisation.html",
@@ -108,6 +131,9 @@ def organisation_page(
             "p": found.position,
             "year": year,
             "may_write": may_write,
+            "is_icb_finance": is_icb_finance,
+            "recent": recent,
+            "lines": chart().lines,
             "next_month": min(max(found.position.as_at_month, 1), 12),
             "months": MONTHS,
             "monthly_chart": charts.monthly_chart(found.position, year),
@@ -174,14 +200,15 @@ def risk_share_page(
         "below its control total (blank: no floor)",
     ),
     host: bool = Query(True, description="The ICB absorbs what floors hold back"),
-    _: Principal = Depends(require("finance:read")),
+    principal: Principal = Depends(require("finance:read")),
 ) -> HTMLResponse:
-    """A what-if: the forecast variances against control totals shared pro rata to turnover,
-    under best, base and worst."""
+    """The year's stored agreements, and a quick what-if: the forecast variances against
+    control totals shared pro rata to turnover, under best, base and worst."""
     corridor_pct, floor_pct = _percent(corridor, "corridor"), _percent(floor, "floor")
     with open_session(request) as session:
         year = resolve_year(session, year)
         icb = services.icb_code(session)
+        stored = agreements.agreements(session, year)
         turnover = services.planned_income(session, year)
         names = services.organisation_names(session)
         limits = (
@@ -217,7 +244,7 @@ def risk_share_page(
         "finance/risk_share.html",
         {
             **_page_context(view, names),
-            "page_title": f"Risk share what-if {year}",
+            "page_title": f"Risk share {year}",
             "view": view,
             "results": results,
             "base": base,
@@ -226,6 +253,9 @@ def risk_share_page(
             "floor": floor_pct,
             "host": host,
             "icb": icb,
+            "agreements": stored,
+            "may_keep_agreements": agreement_api.may_keep_agreements(principal, icb),
+            "chart": charts.sharing_chart(base, names) if base else None,
             "breadcrumbs": _crumbs(("Risk share", "/finance/risk-share")),
         },
     )

@@ -124,6 +124,30 @@ def risk_share_view(
     return view, risk_share.run_scenarios(agreement, orgs, scenarios)
 
 
+@dataclass(frozen=True)
+class AgreementView:
+    """A stored agreement applied to the forecast: the position, each scenario's sharing, and
+    the parties with no variance to share (no control total yet, when sharing against it)."""
+
+    position: SystemPosition
+    results: list[risk_share.ShareResult]
+    parties_without_variance: list[str]
+
+
+def agreement_view(
+    session: Session,
+    agreement: risk_share.Agreement,
+    financial_year: str,
+    as_at_month: int | None,
+    scenarios: list[risk_share.Scenario],
+) -> AgreementView:
+    """`agreement` applied to the year's forecast under each scenario."""
+    view, results = risk_share_view(session, financial_year, as_at_month, agreement, scenarios)
+    shared = {x.org_code for r in results for x in r.lines}
+    missing = [p for p in agreement.parties if p not in shared]
+    return AgreementView(view, results, missing)
+
+
 def pounds(value: Decimal | None) -> str:
     """£1,234,567 (whole pounds), -£1,234 for a deficit, a dash for nothing."""
     if value is None:

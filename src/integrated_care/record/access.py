@@ -21,6 +21,7 @@ sealed resources are withheld from the page (:func:`withhold_sealed`).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -100,12 +101,11 @@ def _permission(
     return decision
 
 
-def _new_patient(session: Session, interaction: str, resource_type: str, patient_id: str) -> bool:
-    from integrated_care.record import store
-
+def _new_patient(session: Session, patient_id: str) -> bool:
     # A new patient, or the record of a patient not stored yet (a transaction creating a
     # patient and their record together; a read that will answer 404): nothing to protect.
-    return store.current(session, "Patient", patient_id) is None
+    stored = select(R.id).where(R.resource_type == "Patient", R.id == patient_id)
+    return session.execute(stored).first() is None
 
 
 def _relationship(
@@ -115,9 +115,7 @@ def _relationship(
     patient_id: str,
     context: AccessContext | None,
 ) -> Decision:
-    """May the principal open this patient's record at all?"""
-    if relationships.is_registered(session, principal, patient_id):
-        return Decision(True, "the patient is registered at your organisation")
+    """May the principal, not registering the patient, open this patient's record at all?"""
     dissent = consent.preferences(session, patient_id).dissent
     basis = (
         None
@@ -194,9 +192,12 @@ def authorise(
     decision = _permission(principal, interaction, resource_type, patient_id, resource, resource_id)
     if not decision.allowed or session is None or not patient_id:
         return decision
-    if _new_patient(session, interaction, resource_type, patient_id):
+    if relationships.is_registered(session, principal, patient_id):
+        related = Decision(True, "the patient is registered at your organisation")
+    elif _new_patient(session, patient_id):
         return decision
-    related = _relationship(session, principal, interaction, patient_id, context)
+    else:
+        related = _relationship(session, principal, interaction, patient_id, context)
     if not related.allowed:
         return related
     stored = resource
@@ -216,7 +217,27 @@ def authorise(
 
 
 def visible_condition(principal: Principal, column: Any = R.patient_id) -> ColumnElement[bool]:
-    """SQL: the row's patient is one whose record the principal may see (or it has none)."""
+    """SQL: the row's patient is one whose record the principal may see (or it has none).
+
+    Built once per principal, column and set of relationship sources, and reused: building it
+    costs more than running it for one patient's search."""
+    key = (principal, id(column), tuple(relationships.sources()))
+    with _visible_lock:
+        found = _visible.get(key)
+    if found is None or found[0] is not column:
+        found = (column, _visible_condition(principal, column))
+        with _visible_lock:
+            if len(_visible) >= 1024:
+                _visible.clear()
+            _visible[key] = found
+    return found[1]
+
+
+_visible: dict[tuple[Any, ...], tuple[Any, ColumnElement[bool]]] = {}
+_visible_lock = threading.Lock()
+
+
+def _visible_condition(principal: Principal, column: Any) -> ColumnElement[bool]:
     registered = relationships.registered(principal)
     glass = break_glass.active_patients(principal.username)
     others = relationships.related_patients(principal, except_registered=True)
@@ -224,6 +245,19 @@ def visible_condition(principal: Principal, column: Any = R.patient_id) -> Colum
     if others is not None:
         allowed.append(and_(column.in_(others), column.not_in(consent.dissenting_patients())))
     return or_(*allowed)
+
+
+def may_see(session: Session, principal: Principal, patient_id: str) -> bool:
+    """:func:`visible_condition` for one patient, by a few indexed lookups: registered at the
+    principal's organisation, related to it without dissent, or break-glass in force."""
+    if relationships.is_registered(session, principal, patient_id):
+        return True
+    if break_glass.active(session, principal.username, patient_id) is not None:
+        return True
+    if consent.preferences(session, patient_id).dissent:
+        return False
+    basis = relationships.relationship_basis(session, principal, patient_id, except_registered=True)
+    return basis is not None
 
 
 def visible_patients(session: Session, principal: Principal, patient_ids: set[str]) -> set[str]:
@@ -250,34 +284,49 @@ def withhold(
     for row in rows:
         if row.patient_id and row.patient_id not in visible:
             continue
-        resource = orjson.loads(row.content) if row.content else None
-        # (a refusing Decision is falsy: compare with None)
-        if (
-            sensitive.categories(resource)
-            and sealed_refusal(session, principal, resource, row.patient_id) is not None
-        ):
-            continue
+        # Only a resource that may be sensitive is parsed. (A refusing Decision is falsy:
+        # compare with None.)
+        if sensitive.may_be_sensitive(row.content):
+            resource = orjson.loads(row.content)
+            if (
+                sensitive.categories(resource)
+                and sealed_refusal(session, principal, resource, row.patient_id) is not None
+            ):
+                continue
         kept.append(row)
     return kept
 
 
 def count_visible(session: Session, query: Select) -> int:
-    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    counted = select(func.count()).select_from(query.with_only_columns(R.id).subquery())
+    return session.scalar(counted) or 0
 
 
 def run_search(session: Session, principal: Principal, request: Any) -> Any:
     """search.run restricted to what the principal may see: matches only of patients they may
     see (in SQL, so total and paging are right), then sealed resources and included resources
     of other patients withheld from the page (the total then counts only what was withheld
-    on this page)."""
+    on this page).
+
+    A search confined to one patient whom the principal may see (``Encounter?patient=X``, the
+    usual case) is restricted by that patient first, so the organisation's whole list of
+    related patients is consulted only for matches outside X's compartment. When the page is
+    not full the total is known without counting."""
     from integrated_care.record import search
 
-    query = search.matching(session, request).where(visible_condition(principal))
-    total = count_visible(session, query.with_only_columns(R.id))
+    restriction = visible_condition(principal)
+    confined = request.patient_ids()
+    if len(confined) == 1 and may_see(session, principal, confined[0]):
+        restriction = or_(R.patient_id == confined[0], restriction)
+    query = search.matching(session, request).where(restriction)
     matches: list[Any] = []
     if request.count > 0:
         page = search._sorted(query, request).limit(request.count).offset(request.offset)
         matches = list(session.scalars(page.execution_options(populate_existing=True)))
+    if request.count > 0 and len(matches) < request.count and (matches or not request.offset):
+        total = request.offset + len(matches)
+    else:
+        total = count_visible(session, query)
     kept = withhold(session, principal, matches, check_patients=False)
     included = withhold(session, principal, search._included(session, request, kept))
     return search.SearchResult(kept, included, total - (len(matches) - len(kept)))

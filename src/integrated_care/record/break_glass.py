@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from integrated_care import db
@@ -38,9 +38,12 @@ def active(session: Session, username: str, patient_id: str) -> BreakGlass | Non
 
 
 def active_patients(username: str):  # type: ignore[no-untyped-def]
-    """A SELECT of the patients whose records `username` has broken the glass on, in force."""
+    """A SELECT of the patients whose records `username` has broken the glass on, in force
+    when the statement runs (the time is taken at each execution, so the SELECT can be built
+    once and reused)."""
+    now = bindparam("break_glass_now", callable_=db.utcnow, type_=BreakGlass.expires_at.type)
     return select(BreakGlass.patient_id).where(
-        BreakGlass.username == username, BreakGlass.expires_at > db.utcnow()
+        BreakGlass.username == username, BreakGlass.expires_at > now
     )
 
 

@@ -12,7 +12,6 @@ Importing NDJSON validates every resource with the FHIR R4B models before anythi
 """
 
 # Table and column names in SQL text come from the models, never from input.
-# ruff: noqa: S608
 from __future__ import annotations
 
 import gzip
@@ -26,21 +25,16 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from sqlalchemy import bindparam, delete, insert, select, tuple_
+from sqlalchemy import bindparam, delete, inspect, select, tuple_
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from integrated_care.accounts.audit import record_events
 from integrated_care.record import search, store
-from integrated_care.record.extract import IndexRows, compartment_patient, index_rows
+from integrated_care.record.extract import compartment_patient
 from integrated_care.record.models import (
     INDEX_TABLES,
     RecordResource,
-    RecordResourceHistory,
-    SearchDate,
-    SearchReference,
-    SearchString,
-    SearchToken,
 )
 from integrated_care.record.outcomes import FhirError
 from integrated_care.record.searchparams import definitions
@@ -48,46 +42,21 @@ from integrated_care.record.validation import ID_PATTERN, validate_resource
 from integrated_care.runtime import Runtime
 
 _CURRENT = RecordResource.__table__
-_HISTORY = RecordResourceHistory.__table__
 PATIENTS_AUDITED = 1000  # at most this many patient ids named in one batch's audit event
 SQLITE_CACHE_KIB = 256 * 1024
-_ROW_COLUMNS = (
-    "resource_type",
-    "id",
-    "version_id",
-    "last_updated",
-    "deleted",
-    "patient_id",
-    "content",
-)
-_INDEX_COLUMNS = {
-    SearchToken: ("resource_type", "resource_id", "param", "system", "code"),
-    SearchString: ("resource_type", "resource_id", "param", "value", "exact"),
-    SearchDate: ("resource_type", "resource_id", "param", "low", "high"),
-    SearchReference: ("resource_type", "resource_id", "param", "target_type", "target_id"),
-}
 
 
 @dataclass
 class Prepared:
-    """One resource ready to store: its served JSON, compartment and index rows."""
+    """One resource to store: its type, id and JSON (without meta.versionId/lastUpdated)."""
 
     resource_type: str
     id: str
-    patient_id: str | None
     resource: dict[str, Any]
-    index: IndexRows
 
 
 def prepare(resource_type: str, resource_id: str, resource: dict[str, Any]) -> Prepared:
-    """Compartment and index rows of `resource`, computed as ``store`` computes them."""
-    return Prepared(
-        resource_type,
-        resource_id,
-        compartment_patient(resource_type, resource_id, resource),
-        resource,
-        index_rows(resource_type, resource_id, resource),
-    )
+    return Prepared(resource_type, resource_id, resource)
 
 
 @dataclass
@@ -100,7 +69,7 @@ class Written:
     by_type: Counter[str] = field(default_factory=Counter)
 
 
-def _existing(session: Session, items: Sequence[Prepared]) -> dict[tuple[str, str], int]:
+def _existing(session: Session, items: Iterable[Prepared]) -> dict[tuple[str, str], int]:
     """(type, id) -> current version of those of `items` already stored."""
     found: dict[tuple[str, str], int] = {}
     by_type: dict[str, list[str]] = defaultdict(list)
@@ -118,59 +87,59 @@ def _existing(session: Session, items: Sequence[Prepared]) -> dict[tuple[str, st
     return found
 
 
-def _copy(session: Session, table: Any, columns: Sequence[str], rows: list[tuple]) -> None:  # type: ignore[type-arg]
-    """PostgreSQL COPY of `rows` into `table` (psycopg 3), on the session's own connection."""
-    raw = session.connection().connection.dbapi_connection
-    assert raw is not None
-    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[attr-defined]
-        for row in rows:
-            copy.write_row(row)
-
-
-def _executemany(session: Session, table: Any, columns: Sequence[str], rows: list[tuple]) -> None:  # type: ignore[type-arg]
-    """A plain multi-row INSERT on the DBAPI connection, each value converted by the column
-    type's own SQLAlchemy bind processor (so it is stored exactly as the ORM stores it)."""
+def begin(session: Session) -> None:
+    """Start a bulk transaction: the write lock, and on SQLite a page cache big enough for the
+    index B-trees a batch touches (the default 2 MB thrashes)."""
+    store.take_write_lock(session)
     connection = session.connection()
-    dialect = connection.dialect
-    processors = [table.c[c].type._cached_bind_processor(dialect) for c in columns]
-    for position, process in enumerate(processors):
-        if process is None:
-            continue
-        # Values repeat a lot (one timestamp per batch, the same days): convert each once.
-        converted: dict[Any, Any] = {}
-        for n, row in enumerate(rows):
-            value = row[position]
-            if value is None:
-                continue
-            stored = converted.get(value)
-            if stored is None:
-                stored = converted[value] = process(value)
-            rows[n] = (*row[:position], stored, *row[position + 1 :])
-    marks = ", ".join("?" for _ in columns)
-    raw = connection.connection.dbapi_connection
-    assert raw is not None
-    raw.cursor().executemany(  # type: ignore[attr-defined]
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows
-    )
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+    elif connection.dialect.name == "postgresql":
+        # The commit does not wait for its WAL to reach disk: a server crash may lose the last
+        # batches, never part of one (each is one transaction), and a rerun loads them again.
+        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
 
 
-def _insert(session: Session, table: Any, columns: Sequence[str], rows: list[tuple]) -> None:  # type: ignore[type-arg]
-    if not rows:
-        return
+def insert_new(session: Session, rows: store.Rows) -> None:
+    """Insert `rows` (all new resources; a duplicate key fails the transaction) in the caller's
+    transaction, after `begin`."""
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        _copy(session, table, columns, rows)
-    elif dialect == "sqlite":
-        _executemany(session, table, columns, rows)
-    else:
-        session.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+    rows.encode(dialect)
+    if rows.encoded != dialect:
+        raise ValueError(f"rows encoded for {rows.encoded}, written to {dialect}")
+    store.insert_rows(session, _CURRENT, store.CURRENT_COLUMNS, rows.resources, encoded=True)
+    for table, columns, values in rows.tables():
+        store.insert_rows(session, table, columns, values, encoded=True)
 
 
-def _large_cache(session: Session) -> None:
-    # Index B-trees grow fast during a bulk load; SQLite's default 2 MB page cache thrashes.
-    if session.get_bind().dialect.name == "sqlite":
-        session.connection().exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+def _replace_existing(session: Session, stale: list[tuple[str, str]], rows: store.Rows) -> None:
+    """Make room for new versions of stored resources: keep their superseded versions in
+    history, update their current rows, and drop their old index rows."""
+    for start in range(0, len(stale), 500):
+        store.keep_superseded(session, stale[start : start + 500])
+    for table in INDEX_TABLES:
+        for start in range(0, len(stale), 500):
+            session.execute(
+                delete(table).where(
+                    tuple_(table.resource_type, table.resource_id).in_(stale[start : start + 500])
+                )
+            )
+    keys = set(stale)
+    columns = store.CURRENT_COLUMNS[2:]
+    session.execute(
+        sql_update(_CURRENT)
+        .where(
+            _CURRENT.c.resource_type == bindparam("k_type"),
+            _CURRENT.c.id == bindparam("k_id"),
+        )
+        .values({c: bindparam(c) for c in columns}),
+        [
+            {"k_type": r[0], "k_id": r[1], **dict(zip(columns, r[2:], strict=True))}
+            for r in rows.resources
+            if (r[0], r[1]) in keys
+        ],
+    )
+    rows.resources = [r for r in rows.resources if (r[0], r[1]) not in keys]
 
 
 def write(
@@ -181,96 +150,77 @@ def write(
     all_new: bool = False,
 ) -> Written:
     """Store `items` in the caller's transaction: a new resource gets version 1; one already
-    stored gets its next version (its old index rows are replaced). Takes the write lock.
+    stored gets its next version (its old index rows are replaced, its old version kept in
+    history). Takes the write lock.
 
     `all_new` skips looking for stored versions: only for callers that know none is stored (a
     duplicate key then fails the transaction rather than making a second version)."""
-    store.take_write_lock(session)
-    _large_cache(session)
+    begin(session)
     moment = when or store.now()
+    last_updated = store.instant(moment)
     latest: dict[tuple[str, str], Prepared] = {}
     for item in items:  # the last of several copies of one resource wins
         latest[(item.resource_type, item.id)] = item
-    existing = {} if all_new else _existing(session, list(latest.values()))
-    written = Written()
-    rows: list[tuple] = []  # type: ignore[type-arg]
-    updates: list[dict[str, Any]] = []
-    tokens: list[tuple] = []  # type: ignore[type-arg]
-    strings: list[tuple] = []  # type: ignore[type-arg]
-    dates: list[tuple] = []  # type: ignore[type-arg]
-    references: list[tuple] = []  # type: ignore[type-arg]
+    existing = {} if all_new else _existing(session, latest.values())
+    rows = store.Rows()
     for key, item in latest.items():
         version = existing.get(key, 0) + 1
-        content = store._with_meta(item.resource, item.id, version, moment)
-        row = (item.resource_type, item.id, version, moment, False, item.patient_id, content)
-        rows.append(row)
-        if version > 1:
-            updates.append(
-                {
-                    "k_type": item.resource_type,
-                    "k_id": item.id,
-                    **dict(zip(_ROW_COLUMNS[2:], row[2:], strict=True)),
-                }
-            )
-        index = item.index
-        tokens.extend(
-            [
-                (v["resource_type"], v["resource_id"], v["param"], v["system"], v["code"])
-                for v in index.tokens
-            ]
-        )
-        strings.extend(
-            [
-                (v["resource_type"], v["resource_id"], v["param"], v["value"], v["exact"])
-                for v in index.strings
-            ]
-        )
-        dates.extend(
-            [
-                (v["resource_type"], v["resource_id"], v["param"], v["low"], v["high"])
-                for v in index.dates
-            ]
-        )
-        references.extend(
-            [
-                (v["resource_type"], v["resource_id"], v["param"], v["target_type"], v["target_id"])
-                for v in index.references
-            ]
-        )
-        written.by_type[item.resource_type] += 1
-    if updates:
-        stale = [(u["k_type"], u["k_id"]) for u in updates]
-        for table in INDEX_TABLES:
-            for start in range(0, len(stale), 500):
-                session.execute(
-                    delete(table).where(
-                        tuple_(table.resource_type, table.resource_id).in_(
-                            stale[start : start + 500]
-                        )
-                    )
-                )
-        session.execute(
-            sql_update(_CURRENT)
-            .where(
-                _CURRENT.c.resource_type == bindparam("k_type"),
-                _CURRENT.c.id == bindparam("k_id"),
-            )
-            .values({c: bindparam(c) for c in _ROW_COLUMNS[2:]}),
-            updates,
-        )
-    _insert(session, _CURRENT, _ROW_COLUMNS, [r for r in rows if r[2] == 1])
-    _insert(session, _HISTORY, (*_ROW_COLUMNS, "method"), [(*r, "PUT") for r in rows])
-    for table, values in (
-        (SearchToken, tokens),
-        (SearchString, strings),
-        (SearchDate, dates),
-        (SearchReference, references),
-    ):
-        _insert(session, table.__table__, _INDEX_COLUMNS[table], values)
-        written.index_rows += len(values)
-    written.resources = len(rows)
-    written.replaced = len(updates)
+        rows.add(item.resource_type, item.id, item.resource, version, moment, last_updated)
+    written = Written(
+        resources=len(rows.resources),
+        index_rows=rows.index_count,
+        replaced=len(existing),
+        by_type=Counter(rows.by_type),
+    )
+    if existing:
+        _replace_existing(session, list(existing), rows)
+    insert_new(session, rows)
     return written
+
+
+# --- deferred index maintenance -----------------------------------------------------------------
+
+# The secondary indexes a bulk load writes into: of the current versions and of the search
+# tables (primary keys stay: they find a stored resource and refuse duplicates).
+DEFERRABLE_INDEXES = tuple(
+    index
+    for model in (RecordResource, *INDEX_TABLES)
+    for index in sorted(model.__table__.indexes, key=lambda i: str(i.name))
+)
+
+
+def missing_indexes(session: Session) -> list[Any]:
+    """The deferrable indexes that are not in the database (dropped for a load)."""
+    inspector = inspect(session.connection())
+    present = {
+        i["name"]
+        for table in {index.table.name for index in DEFERRABLE_INDEXES}
+        for i in inspector.get_indexes(table)
+    }
+    return [index for index in DEFERRABLE_INDEXES if index.name not in present]
+
+
+def drop_indexes(session: Session) -> None:
+    """Drop the deferrable indexes, so a large load appends rows instead of updating B-trees
+    at random (`create_indexes` builds them again, sorted, in one pass each). Until then the
+    store is complete and correct, and search still answers, by scanning."""
+    missing = {index.name for index in missing_indexes(session)}
+    for index in DEFERRABLE_INDEXES:
+        if index.name not in missing:
+            index.drop(session.connection())
+
+
+def create_indexes(session: Session) -> int:
+    """Create whichever deferrable indexes are missing; returns how many."""
+    missing = missing_indexes(session)
+    connection = session.connection()
+    if missing and connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
+    elif missing and connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("PRAGMA threads = 2")  # sort with a helper thread
+    for index in missing:
+        index.create(connection)
+    return len(missing)
 
 
 def audit_batch(

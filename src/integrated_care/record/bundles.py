@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import orjson
 from sqlalchemy.orm import Session
 
 from integrated_care.record import search, service, store
@@ -192,7 +193,10 @@ def _response_entry(reply: Reply) -> dict[str, Any]:
     if reply.status >= 400:
         response["outcome"] = reply.body
     elif reply.body is not None:
-        entry["resource"] = reply.json() if isinstance(reply.body, str) else reply.body
+        # Stored JSON goes into the response as it is, not parsed and serialised again.
+        entry["resource"] = (
+            orjson.Fragment(reply.body) if isinstance(reply.body, str) else reply.body
+        )
     return entry
 
 

@@ -115,6 +115,11 @@ def register(app: typer.Typer) -> None:
             f"{result.patients:,} patients ({result.skipped_patients:,} already loaded), "
             f"{result.resources:,} resources and {result.index_rows:,} index rows in "
             f"{result.seconds:.1f} s: {result.per_second:,.0f} resources/s"
+            + (
+                f" (indexes built at the end in {result.index_seconds:.1f} s)"
+                if result.index_seconds
+                else ""
+            )
         )
 
     @record_app.command("import")

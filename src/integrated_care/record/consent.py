@@ -9,7 +9,9 @@ Only active Consent resources with scope ``patient-privacy`` count:
   ``provision.securityLabel``) lets organisations with a care relationship see information of
   those categories, which is otherwise sealed to the organisation that recorded it.
 
-The national data opt-out is not consulted: it does not apply to direct care.
+The national data opt-out (an active Consent with scope ``research`` and category
+``NATIONAL_OPT_OUT``) does not apply to direct care, so the access rules ignore it; bulk
+``$export`` (secondary use) excludes those patients (:func:`national_opt_out_patients`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from integrated_care.record.models import RecordResource, SearchReference, Searc
 
 CATEGORY_SYSTEM = "https://fhir.integrated-care.nhs.uk/CodeSystem/sensitive-category"
 SCOPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/consentscope"
+OPT_OUT_SYSTEM = "https://fhir.integrated-care.nhs.uk/CodeSystem/consent-category"
+NATIONAL_OPT_OUT = "national-data-opt-out"
 R = RecordResource
 T = SearchToken
 
@@ -103,4 +107,26 @@ def dissenting_patients() -> Select:
         F.resource_id.in_(active),
         F.resource_id.in_(privacy),
         F.resource_id.in_(deny),
+    )
+
+
+def national_opt_out_patients() -> Select:
+    """A SELECT of the patients with an active national data opt-out: a Consent with category
+    ``OPT_OUT_SYSTEM|national-data-opt-out`` (from the search index, like dissent)."""
+    active = select(T.resource_id).where(
+        T.resource_type == "Consent", T.param == "status", T.code == "active"
+    )
+    opt_out = select(T.resource_id).where(
+        T.resource_type == "Consent",
+        T.param == "category",
+        T.system == OPT_OUT_SYSTEM,
+        T.code == NATIONAL_OPT_OUT,
+    )
+    F = SearchReference
+    return select(F.target_id).where(
+        F.resource_type == "Consent",
+        F.param == "patient",
+        F.target_type == "Patient",
+        F.resource_id.in_(active),
+        F.resource_id.in_(opt_out),
     )

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache, lru_cache
 from typing import Any
 
-from integrated_care.record.searchparams import SearchParam, definitions
+from integrated_care.record.searchparams import definitions
 
 VALUE_LENGTH = 255
 MIN_DATE = datetime(1, 1, 1)
@@ -157,15 +158,17 @@ def strings_of(value: Any) -> Iterator[str]:
                     yield text
 
 
-def dates_of(value: Any) -> Iterator[tuple[datetime, datetime]]:
+def dates_of(
+    value: Any, parse: Callable[[str], tuple[datetime, datetime] | None] = date_range
+) -> Iterator[tuple[datetime, datetime]]:
     """[low, high) ranges of a date, dateTime, instant or Period (open ends unbounded)."""
     if isinstance(value, str):
-        found = date_range(value)
+        found = parse(value)
         if found:
             yield found
     elif isinstance(value, dict) and ("start" in value or "end" in value):
-        start = date_range(value["start"]) if "start" in value else None
-        end = date_range(value["end"]) if "end" in value else None
+        start = parse(value["start"]) if "start" in value else None
+        end = parse(value["end"]) if "end" in value else None
         if (start or end) and not ("start" in value and start is None):
             yield (start[0] if start else MIN_DATE), (end[1] if end else MAX_DATE)
 
@@ -183,6 +186,18 @@ def references_of(value: Any, targets: Iterable[str]) -> Iterator[tuple[str, str
             yield parsed
 
 
+# Row shapes, ready to insert: (resource_type, resource_id, param, a, b) where (a, b) is
+# (system, code) for tokens, (value, exact) for strings, (low, high) for dates and
+# (target_type, target_id) for references.
+IndexRow = tuple[str, str, str, Any, Any]
+_COLUMNS = {
+    "token": ("system", "code"),
+    "string": ("value", "exact"),
+    "date": ("low", "high"),
+    "reference": ("target_type", "target_id"),
+}
+
+
 @dataclass
 class IndexRows:
     """The rows one resource contributes to each search index table."""
@@ -196,46 +211,126 @@ class IndexRows:
         return len(self.tokens) + len(self.strings) + len(self.dates) + len(self.references)
 
 
-def _rows_for(param: SearchParam, resource: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
-    for value in evaluate(resource, param.path):
-        if param.type == "token":
-            for system, code in tokens_of(value):
-                if code:
-                    yield (system[:VALUE_LENGTH] if system else None, code[:VALUE_LENGTH])
-        elif param.type == "string":
-            for text in strings_of(value):
-                if text.strip():
-                    yield normalise(text), text[:VALUE_LENGTH]
-        elif param.type == "date":
-            yield from dates_of(value)
-        elif param.type == "reference":
-            yield from references_of(value, param.targets)
+# Index values repeat a great deal within a load (the same days, codes and organisations), so
+# the pure conversions behind them are memoised.
+_cached_range = lru_cache(maxsize=200_000)(date_range)
+_cached_normalise = lru_cache(maxsize=200_000)(normalise)
+_cached_reference = lru_cache(maxsize=200_000)(parse_reference)
+
+
+def _range_of(text: Any) -> tuple[datetime, datetime] | None:
+    return _cached_range(text) if isinstance(text, str) else None
+
+
+_Getter = Callable[[dict[str, Any]], Iterable[Any]]
+
+
+def _getter(path: str) -> _Getter:
+    """`evaluate` for one path, compiled: a plain element lookup for the common one-step path."""
+    steps = path.split(".")[1:]
+    if len(steps) == 1 and not steps[0].endswith("[x]"):
+        name = steps[0]
+
+        def one(resource: dict[str, Any]) -> Iterable[Any]:
+            value = resource.get(name)
+            if value is None:
+                return ()
+            return value if isinstance(value, list) else (value,)
+
+        return one
+    return lambda resource: evaluate(resource, path)
+
+
+def _token_values(values: Iterable[Any], _targets: tuple[str, ...]) -> list[tuple[Any, Any]]:
+    out = []
+    for value in values:
+        for system, code in tokens_of(value):
+            if code:
+                out.append((system[:VALUE_LENGTH] if system else None, code[:VALUE_LENGTH]))
+    return out
+
+
+def _string_values(values: Iterable[Any], _targets: tuple[str, ...]) -> list[tuple[Any, Any]]:
+    return [
+        (_cached_normalise(text), text[:VALUE_LENGTH])
+        for value in values
+        for text in strings_of(value)
+        if text.strip()
+    ]
+
+
+def _date_values(values: Iterable[Any], _targets: tuple[str, ...]) -> list[tuple[Any, Any]]:
+    return [found for value in values for found in dates_of(value, _range_of)]
+
+
+def _reference_values(values: Iterable[Any], targets: tuple[str, ...]) -> list[tuple[Any, Any]]:
+    out = []
+    for value in values:
+        if isinstance(value, dict):
+            reference = value.get("reference")
+            if isinstance(reference, str):
+                parsed = _cached_reference(reference)
+                if parsed and parsed[0] in targets:
+                    out.append(parsed)
+    return out
+
+
+_VALUES = {
+    "token": _token_values,
+    "string": _string_values,
+    "date": _date_values,
+    "reference": _reference_values,
+}
+_TABLE_OF = {"token": 0, "string": 1, "date": 2, "reference": 3}
+# (param name, table number, path getter, value converter, reference targets)
+_Plan = tuple[str, int, _Getter, Callable[..., Any], tuple[str, ...]]
+
+
+@cache
+def _plan(resource_type: str) -> tuple[_Plan, ...]:
+    definition = definitions().resources.get(resource_type)
+    if definition is None:
+        return ()
+    return tuple(
+        (p.name, _TABLE_OF[p.type], _getter(p.path), _VALUES[p.type], p.targets)
+        for p in definition.params.values()
+    )
+
+
+def index_tuples(
+    resource_type: str, resource_id: str, resource: dict[str, Any]
+) -> tuple[list[IndexRow], list[IndexRow], list[IndexRow], list[IndexRow]]:
+    """Every index row for `resource` as (type, id, param, a, b) tuples, de-duplicated per
+    parameter: (tokens, strings, dates, references). The one extractor behind every write."""
+    tables: tuple[list[IndexRow], ...] = ([], [], [], [])
+    for name, table, get, convert, targets in _plan(resource_type):
+        values = get(resource)
+        if not values:
+            continue
+        found = convert(values, targets)
+        if len(found) > 1:
+            found = list(dict.fromkeys(found))
+        tables[table].extend([(resource_type, resource_id, name, a, b) for a, b in found])
+    return tables  # type: ignore[return-value]
 
 
 def index_rows(resource_type: str, resource_id: str, resource: dict[str, Any]) -> IndexRows:
-    """Every index row for `resource`, de-duplicated, ready for a bulk INSERT."""
-    rows = IndexRows()
-    definition = definitions().resources.get(resource_type)
-    if definition is None:
-        return rows
-    key = {"resource_type": resource_type, "resource_id": resource_id}
-    for param in definition.params.values():
-        for values in dict.fromkeys(_rows_for(param, resource)):
-            if param.type == "token":
-                rows.tokens.append(
-                    {**key, "param": param.name, "system": values[0], "code": values[1]}
-                )
-            elif param.type == "string":
-                rows.strings.append(
-                    {**key, "param": param.name, "value": values[0], "exact": values[1]}
-                )
-            elif param.type == "date":
-                rows.dates.append({**key, "param": param.name, "low": values[0], "high": values[1]})
-            else:
-                rows.references.append(
-                    {**key, "param": param.name, "target_type": values[0], "target_id": values[1]}
-                )
-    return rows
+    """Every index row for `resource`, de-duplicated, as column dicts (see `index_tuples`)."""
+    tables = index_tuples(resource_type, resource_id, resource)
+    dicts = [
+        [
+            {
+                "resource_type": t,
+                "resource_id": i,
+                "param": p,
+                _COLUMNS[kind][0]: a,
+                _COLUMNS[kind][1]: b,
+            }
+            for t, i, p, a, b in rows
+        ]
+        for kind, rows in zip(_COLUMNS, tables, strict=True)
+    ]
+    return IndexRows(*dicts)
 
 
 def compartment_patient(

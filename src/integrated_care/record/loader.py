@@ -29,21 +29,26 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import multiprocessing
+import os
+import pickle
 import tempfile
 import time
-import uuid
+import traceback
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
+from queue import Empty, Full
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from integrated_care.record import bulk
+from integrated_care.record import bulk, store
 from integrated_care.record.models import RecordResource
 from integrated_care.record.sensitive import RECORDED_BY_SYSTEM
 from integrated_care.runtime import Runtime
@@ -130,6 +135,12 @@ _TABLES = {
 }
 
 
+def _text(value: str) -> str:
+    """A DuckDB string literal. Values are written into the SQL rather than bound: binding
+    parameters makes DuckDB import pandas, a second of CPU for nothing."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 class Extracts:
     """The extracts of the patients in scope, staged in DuckDB and read a chunk at a time."""
 
@@ -159,9 +170,8 @@ class Extracts:
                    (row_number() OVER (ORDER BY p.patient_id) - 1) // {int(chunk_patients)}
                        AS chunk
             FROM {_source(folder, "patients")} p JOIN latest l USING (patient_id)
-            WHERE l.n = 1 AND l.practice_code IN (SELECT unnest($1::VARCHAR[]))
-            """,
-            [practices],
+            WHERE l.n = 1 AND l.practice_code IN ({", ".join(map(_text, practices))})
+            """
         )
         for table, (columns, order) in _TABLES.items():
             selected = ", ".join(f"t.{c.strip()}" for c in columns.split(","))
@@ -182,14 +192,13 @@ class Extracts:
 
     def practices(self, scope: Scope) -> list[str]:
         where = {
-            "pcn": "parent_code = $1",
-            "place": "(place_code = $1 OR parent_code IN "
-            "(SELECT org_code FROM org WHERE org_type = 'pcn' AND place_code = $1))",
-            "all": "$1 IS NULL OR TRUE",
-        }[scope.kind]
+            "pcn": "parent_code = {code}",
+            "place": "(place_code = {code} OR parent_code IN "
+            "(SELECT org_code FROM org WHERE org_type = 'pcn' AND place_code = {code}))",
+            "all": "TRUE",
+        }[scope.kind].format(code=_text(scope.code or ""))
         rows = self.con.execute(
-            f"SELECT org_code FROM org WHERE org_type = 'gp_practice' AND ({where}) ORDER BY 1",
-            [scope.code],
+            f"SELECT org_code FROM org WHERE org_type = 'gp_practice' AND ({where}) ORDER BY 1"
         ).fetchall()
         return [r[0] for r in rows]
 
@@ -202,14 +211,13 @@ class Extracts:
         """The patients of chunk `number` and, per table, their rows grouped by patient."""
         people = self.con.execute(
             "SELECT patient_id, nhs_number, date_of_birth, sex, ethnicity, date_of_death, "
-            "practice_code, registered FROM scope WHERE chunk = $1 ORDER BY patient_id",
-            [number],
+            f"practice_code, registered FROM scope WHERE chunk = {int(number)} ORDER BY patient_id"
         ).fetchall()
         rows: dict[str, dict[int, list]] = {}  # type: ignore[type-arg]
         for table in _TABLES:
             grouped: dict[int, list] = defaultdict(list)  # type: ignore[type-arg]
             for row in self.con.execute(
-                f"SELECT * EXCLUDE (chunk) FROM s_{table} WHERE chunk = $1", [number]
+                f"SELECT * EXCLUDE (chunk) FROM s_{table} WHERE chunk = {int(number)}"
             ).fetchall():
                 grouped[row[0]].append(row[1:])
             rows[table] = grouped
@@ -282,10 +290,17 @@ class Builder:
         self.diagnoses = gp_diagnosis_codes()
 
     def rid(self, *parts: Any) -> str:
-        digest = hashlib.blake2b(
-            "|".join(map(str, parts)).encode(), key=self._key, digest_size=16
-        ).digest()
-        return str(uuid.UUID(bytes=digest, version=4))
+        """The keyed hash of `parts` as a version-4 UUID (what ``uuid.UUID(bytes=digest,
+        version=4)`` gives, formatted without building the object)."""
+        digest = bytearray(
+            hashlib.blake2b(
+                "|".join(map(str, parts)).encode(), key=self._key, digest_size=16
+            ).digest()
+        )
+        digest[6] = (digest[6] & 0x0F) | 0x40
+        digest[8] = (digest[8] & 0x3F) | 0x80
+        h = digest.hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def org(self, code: str | None) -> dict[str, Any] | None:
         if not code:
@@ -347,9 +362,9 @@ class Builder:
 
         def rid(kind: str, *parts: Any) -> str:
             # Rows without a source id (GP data) are told apart by their order.
-            key = (kind, *parts)
-            ids["|".join(map(str, key))] += 1
-            return self.rid(nhs, *key, ids["|".join(map(str, key))])
+            key = "|".join(map(str, (kind, *parts)))
+            ids[key] += 1
+            return self.rid(nhs, key, ids[key])
 
         s, m = self.s, self.m
         out[0]["meta"] = _recorded_by(person[6])
@@ -667,7 +682,9 @@ class LoadResult:
     stored: Counter[str] = field(default_factory=Counter)
     index_rows: int = 0
     seconds: float = 0.0
-    write_seconds: float = 0.0
+    write_seconds: float = 0.0  # time the writing process spent in database transactions
+    index_seconds: float = 0.0  # building deferred indexes at the end
+    last_batch: tuple[int, int] = (0, 0)  # (resources, patients) written by the latest batch
 
     @property
     def resources(self) -> int:
@@ -678,18 +695,133 @@ class LoadResult:
         return self.resources / self.seconds if self.seconds else 0.0
 
 
-def _existing_ids(runtime: Runtime, resource_type: str, ids: list[str]) -> set[str]:
+@dataclass
+class _Plan:
+    """What the building side needs: picklable, so it can run in a worker process."""
+
+    folder: Path
+    scope: Scope
+    secret: str
+    patients_per_batch: int
+    chunk_patients: int
+    dialect: str
+
+
+def _produce(plan: _Plan) -> Iterator[tuple[str, Any]]:
+    """The load's messages, in order: ``("start", (patients in scope, organisation rows))``,
+    then ``("batch", (patient ids, store.Rows))`` per batch of patients: every row of their
+    records, encoded for the database and ready to insert."""
+    extracts = Extracts(plan.folder, plan.scope, plan.chunk_patients)
+    try:
+        organisations = extracts.organisations()
+        yield "start", (extracts.patients, organisations)
+        builder = Builder(plan.secret, {o[0]: o[1] for o in organisations})
+        for number in range(extracts.chunks):
+            people, rows = extracts.chunk(number)
+            for start in range(0, len(people), plan.patients_per_batch):
+                batch = people[start : start + plan.patients_per_batch]
+                yield "batch", _batch_rows(builder, batch, rows, plan.dialect)
+    finally:
+        extracts.close()
+
+
+def _batch_rows(
+    builder: Builder,
+    people: list[tuple[Any, ...]],
+    rows: dict[str, dict[int, list]],  # type: ignore[type-arg]
+    dialect: str,
+) -> tuple[list[str], store.Rows]:
+    """The patient ids of `people` and every row of their records, as version 1."""
+    moment = store.now()
+    last_updated = store.instant(moment)
+    out = store.Rows()
+    patient_ids = []
+    for person in people:
+        own = {table: grouped.get(person[0], []) for table, grouped in rows.items()}
+        record = builder.record(person, own)
+        patient_ids.append(record[0]["id"])
+        for resource in record:
+            out.add(resource["resourceType"], resource["id"], resource, 1, moment, last_updated)
+    return patient_ids, out.encode(dialect)
+
+
+def _worker(plan: _Plan, queue: Any, stop: Any) -> None:
+    """Run `_produce` in a worker process, handing each message to `queue` until `stop`."""
+    try:
+        with closing(_produce(plan)) as messages:
+            for message in messages:
+                while not stop.is_set():
+                    try:
+                        queue.put(message, timeout=0.2)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+        queue.put(("done", None))
+    except BaseException as exc:
+        try:
+            pickle.dumps(exc)
+        except Exception:
+            exc = RuntimeError(traceback.format_exc())
+        queue.put(("error", exc))
+
+
+@contextmanager
+def _messages(plan: _Plan, *, parallel: bool) -> Iterator[Iterator[tuple[str, Any]]]:
+    """`_produce`'s messages: from a worker process when `parallel` (building the resources
+    there while this process writes), else built here."""
+    if not parallel:
+        with closing(_produce(plan)) as messages:
+            yield messages
+        return
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue(maxsize=2)
+    stop = context.Event()
+    worker = context.Process(target=_worker, args=(plan, queue, stop), daemon=True)
+    worker.start()
+
+    def received() -> Iterator[tuple[str, Any]]:
+        while True:
+            try:
+                kind, payload = queue.get(timeout=1)
+            except Empty:
+                if not worker.is_alive():
+                    raise RuntimeError(
+                        f"the record builder stopped unexpectedly (exit code {worker.exitcode})"
+                    ) from None
+                continue
+            if kind == "done":
+                return
+            if kind == "error":
+                raise payload
+            yield kind, payload
+
+    try:
+        yield received()
+    finally:
+        stop.set()
+        deadline = time.monotonic() + 30
+        while worker.is_alive() and time.monotonic() < deadline:
+            with suppress(Empty):  # drain, so the worker is never blocked handing over a batch
+                queue.get(timeout=0.1)
+        if worker.is_alive():
+            worker.terminate()
+        worker.join()
+        queue.close()
+
+
+def _stored(session: Any, resource_type: str, ids: list[str]) -> set[str]:
     found: set[str] = set()
-    with runtime.transaction() as session:
-        for start in range(0, len(ids), 900):
-            found.update(
-                session.scalars(
-                    select(RecordResource.id).where(
-                        RecordResource.resource_type == resource_type,
-                        RecordResource.id.in_(ids[start : start + 900]),
-                    )
+    for start in range(0, len(ids), 900):
+        found.update(
+            session.scalars(
+                select(RecordResource.id).where(
+                    RecordResource.resource_type == resource_type,
+                    RecordResource.id.in_(ids[start : start + 900]),
                 )
             )
+        )
     return found
 
 
@@ -703,72 +835,142 @@ def load_record(
     on_batch: bulk.BatchHook | None = None,
     progress: Callable[[int, int, int], None] | None = None,
     actor: str = ACTOR,
+    parallel: bool | None = None,
+    defer_indexes: bool | None = None,
 ) -> LoadResult:
     """Load the record of everyone in `scope` from the extracts in `folder`.
 
     One database transaction and one audit event per `patients_per_batch` patients, so a
     failure leaves whole patients only; `on_batch(session, patient_ids)` runs inside each
     transaction before it commits. `progress(resources, patients, patients_in_scope)` after
-    each batch.
+    each batch. Resources are built in a worker process while this one writes (`parallel`;
+    by default when there is more than one CPU).
+
+    `defer_indexes` drops the store's secondary indexes for the load and builds them again at
+    the end (by default for a load at least as large as the record already stored, or when an
+    earlier deferred load was interrupted). Each batch still commits whole patients; if the
+    process is killed part-way, the indexes are rebuilt by the next load (searches scan until
+    then).
     """
     started = time.perf_counter()
     result = LoadResult(scope.describe())
-    extracts = Extracts(folder, scope, chunk_patients)
+    plan = _Plan(
+        folder,
+        scope,
+        runtime.settings.secret_key,
+        patients_per_batch,
+        chunk_patients,
+        runtime.engine.dialect.name,
+    )
+    if parallel is None:
+        parallel = (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods()
+    detail = {"scope": scope.describe(), "source": str(folder)[:200]}
+    in_scope = 0
+    deferred = False
     try:
-        organisations = extracts.organisations()
-        builder = Builder(runtime.settings.secret_key, {o[0]: o[1] for o in organisations})
-        detail = {"scope": scope.describe(), "source": str(folder)[:200]}
-        have = _existing_ids(runtime, "Organization", [o[0] for o in organisations])
-        new_orgs = [
-            bulk.prepare("Organization", o[0], builder.organisation(o))
-            for o in organisations
-            if o[0] not in have
-        ]
-        if new_orgs:
-            with runtime.transaction() as session:
-                written = bulk.write(session, new_orgs)
-                bulk.audit_batch(
-                    session, actor=actor, action=ACTION, written=written, patients=[], detail=detail
-                )
-            result.stored.update(written.by_type)
-            result.index_rows += written.index_rows
-        for number in range(extracts.chunks):
-            people, rows = extracts.chunk(number)
-            ids = {p[0]: builder.rid("Patient", p[1]) for p in people}
-            done = _existing_ids(runtime, "Patient", list(ids.values()))
-            todo = [p for p in people if ids[p[0]] not in done]
-            result.skipped_patients += len(people) - len(todo)
-            for start in range(0, len(todo), patients_per_batch):
-                batch = todo[start : start + patients_per_batch]
-                items = [
-                    bulk.prepare(r["resourceType"], r["id"], r)
-                    for person in batch
-                    for r in builder.record(
-                        person,
-                        {table: grouped.get(person[0], []) for table, grouped in rows.items()},
-                    )
-                ]
+        with _messages(plan, parallel=parallel) as messages:
+            for kind, payload in messages:
+                if kind == "start":
+                    in_scope, organisations = payload
+                    deferred = _defer_indexes(runtime, in_scope, defer_indexes)
+                    _load_organisations(runtime, plan.secret, organisations, result, actor, detail)
+                    continue
                 began = time.perf_counter()
-                with runtime.transaction() as session:
-                    written = bulk.write(session, items, all_new=True)
-                    patient_ids = [ids[p[0]] for p in batch]
-                    bulk.audit_batch(
-                        session,
-                        actor=actor,
-                        action=ACTION,
-                        written=written,
-                        patients=patient_ids,
-                        detail=detail,
-                    )
-                    if on_batch is not None:
-                        on_batch(session, patient_ids)
+                _write_batch(runtime, *payload, result, on_batch, actor, detail)
                 result.write_seconds += time.perf_counter() - began
-                result.stored.update(written.by_type)
-                result.index_rows += written.index_rows
-                result.patients += len(batch)
                 if progress is not None:
-                    progress(written.resources, len(batch), extracts.patients)
+                    progress(*result.last_batch, in_scope)
     finally:
-        extracts.close()
+        if deferred:
+            began = time.perf_counter()
+            with runtime.transaction() as session:
+                bulk.create_indexes(session)
+            result.index_seconds = time.perf_counter() - began
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _write_batch(
+    runtime: Runtime,
+    patient_ids: list[str],
+    rows: store.Rows,
+    result: LoadResult,
+    on_batch: bulk.BatchHook | None,
+    actor: str,
+    detail: dict[str, Any],
+) -> None:
+    """One batch of patients in one transaction with its audit event; patients already in the
+    record (an earlier load) are skipped whole."""
+    with runtime.transaction() as session:
+        bulk.begin(session)
+        done = _stored(session, "Patient", patient_ids)
+        if done:
+            rows = rows.without_patients(done)
+            patient_ids = [p for p in patient_ids if p not in done]
+            result.skipped_patients += len(done)
+        result.last_batch = (len(rows.resources), len(patient_ids))
+        if not patient_ids:
+            return
+        bulk.insert_new(session, rows)
+        written = bulk.Written(len(rows.resources), rows.index_count, 0, rows.by_type)
+        bulk.audit_batch(
+            session,
+            actor=actor,
+            action=ACTION,
+            written=written,
+            patients=patient_ids,
+            detail=detail,
+        )
+        if on_batch is not None:
+            on_batch(session, patient_ids)
+    result.stored.update(rows.by_type)
+    result.index_rows += rows.index_count
+    result.patients += len(patient_ids)
+
+
+DEFER_FROM_PATIENTS = 2000  # smaller loads keep the indexes up to date as they go
+
+
+def _defer_indexes(runtime: Runtime, in_scope: int, wanted: bool | None) -> bool:
+    """Drop the secondary indexes for this load? See `load_record`."""
+    with runtime.transaction() as session:
+        if bulk.missing_indexes(session):
+            return True  # an interrupted deferred load: finish it
+        if wanted is None:
+            stored = session.scalar(
+                select(func.count())
+                .select_from(RecordResource)
+                .where(RecordResource.resource_type == "Patient")
+            )
+            wanted = in_scope >= max(DEFER_FROM_PATIENTS, stored or 0)
+        if wanted:
+            bulk.drop_indexes(session)
+        return wanted
+
+
+def _load_organisations(
+    runtime: Runtime,
+    secret: str,
+    organisations: list[tuple[Any, ...]],
+    result: LoadResult,
+    actor: str,
+    detail: dict[str, Any],
+) -> None:
+    """Every Organization of the extract not yet in the record, in one transaction."""
+    builder = Builder(secret, {o[0]: o[1] for o in organisations})
+    with runtime.transaction() as session:
+        have = _stored(session, "Organization", [o[0] for o in organisations])
+    new = [
+        bulk.prepare("Organization", o[0], builder.organisation(o))
+        for o in organisations
+        if o[0] not in have
+    ]
+    if not new:
+        return
+    with runtime.transaction() as session:
+        written = bulk.write(session, new, all_new=True)
+        bulk.audit_batch(
+            session, actor=actor, action=ACTION, written=written, patients=[], detail=detail
+        )
+    result.stored.update(written.by_type)
+    result.index_rows += written.index_rows

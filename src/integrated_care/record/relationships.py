@@ -21,10 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import Select, select, union
-from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Select, bindparam, func, literal, select, union, union_all
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from integrated_care.accounts.policy import Principal
 from integrated_care.record.models import SearchReference, SearchToken
@@ -62,7 +63,7 @@ def sources() -> list[Source]:
     return list(_sources)
 
 
-def organisation_ids(ods_code: str) -> Select:
+def organisation_ids(ods_code: str | BindParameter[str]) -> Select:
     """Ids of the Organization resources carrying this ODS code."""
     return select(T.resource_id).where(
         T.resource_type == "Organization",
@@ -72,18 +73,47 @@ def organisation_ids(ods_code: str) -> Select:
     )
 
 
-def _with_status(resource_type: str, statuses: tuple[str, ...]) -> Select:
-    return select(T.resource_id).where(
-        T.resource_type == resource_type, T.param == "status", T.code.in_(statuses)
+def _with_status(resource_type: str, statuses: tuple[str, ...]) -> ColumnElement[bool]:
+    """The referring row's resource (``F``) has one of these statuses (checked per resource,
+    through its index rows, so one patient's check reads only that patient's resources)."""
+    return (
+        select(T.resource_id)
+        .where(
+            T.resource_type == resource_type,
+            T.resource_id == F.resource_id,
+            T.param == "status",
+            T.code.in_(statuses),
+        )
+        .exists()
     )
 
 
-def _referring_to_organisation(resource_type: str, params: tuple[str, ...], code: str) -> Select:
+def _referring_to_organisation(
+    resource_type: str, params: tuple[str, ...], code: str | BindParameter[str]
+) -> Select:
     return select(F.resource_id).where(
         F.resource_type == resource_type,
         F.param.in_(params),
         F.target_type == "Organization",
         F.target_id.in_(organisation_ids(code)),
+    )
+
+
+def _refers_to_organisation(
+    resource_type: str, params: tuple[str, ...], code: str
+) -> ColumnElement[bool]:
+    """The referring row's resource (``F``) refers to the organisation by one of `params`."""
+    other = aliased(SearchReference)
+    return (
+        select(other.resource_id)
+        .where(
+            other.resource_type == resource_type,
+            other.resource_id == F.resource_id,
+            other.param.in_(params),
+            other.target_type == "Organization",
+            other.target_id.in_(organisation_ids(code)),
+        )
+        .exists()
     )
 
 
@@ -107,8 +137,8 @@ def open_episode(principal: Principal) -> Select:
     code = principal.organisation_code
     return _patients_of(
         "EpisodeOfCare",
-        F.resource_id.in_(_referring_to_organisation("EpisodeOfCare", ("organization",), code)),
-        F.resource_id.in_(_with_status("EpisodeOfCare", OPEN_EPISODE)),
+        _refers_to_organisation("EpisodeOfCare", ("organization",), code),
+        _with_status("EpisodeOfCare", OPEN_EPISODE),
     )
 
 
@@ -116,20 +146,17 @@ def active_referral(principal: Principal) -> Select:
     code = principal.organisation_code
     return _patients_of(
         "ServiceRequest",
-        F.resource_id.in_(_referring_to_organisation("ServiceRequest", ("performer",), code)),
-        F.resource_id.in_(_with_status("ServiceRequest", ("active",))),
+        _refers_to_organisation("ServiceRequest", ("performer",), code),
+        _with_status("ServiceRequest", ("active",)),
     )
 
 
 def care_team(principal: Principal) -> Select:
     code = principal.organisation_code
-    members = _referring_to_organisation(
-        "CareTeam", ("participant", "participant-organization"), code
-    )
     return _patients_of(
         "CareTeam",
-        F.resource_id.in_(members),
-        F.resource_id.in_(_with_status("CareTeam", ("active",))),
+        _refers_to_organisation("CareTeam", ("participant", "participant-organization"), code),
+        _with_status("CareTeam", ("active",)),
     )
 
 
@@ -160,24 +187,55 @@ def related_patients(principal: Principal, *, except_registered: bool = False) -
 def relationship_basis(
     session: Session, principal: Principal, patient_id: str, *, except_registered: bool = False
 ) -> str | None:
-    """The name of the first source relating the principal to the patient, or None."""
-    for source in _sources:
+    """The name of the first source relating the principal to the patient, or None: one
+    query asking every source at once (each an indexed lookup for this patient)."""
+    check = _basis_check(principal, tuple(_sources), except_registered)
+    if check is None:
+        return None
+    statement, names = check
+    first = session.connection().execute(statement, {"patient_id": patient_id}).scalar()
+    return None if first is None else names[first]
+
+
+@lru_cache(maxsize=1024)
+def _basis_check(
+    principal: Principal, among: tuple[Source, ...], except_registered: bool
+) -> tuple[Select, list[str]] | None:
+    """The statement of :func:`relationship_basis` for this principal, built once and reused
+    (so SQLAlchemy compiles it once), the patient a parameter; with the sources' names."""
+    names: list[str] = []
+    checks = []
+    for source in among:
         if except_registered and source.patients is registered:
             continue
         query = source.patients(principal)
         if query is None:
             continue
         found = query.subquery()
-        hit = session.execute(select(found.c[0]).where(found.c[0] == patient_id).limit(1)).first()
-        if hit is not None:
-            return source.name
-    return None
+        hit = select(found.c[0]).where(found.c[0] == bindparam("patient_id")).exists()
+        checks.append(select(literal(len(names)).label("source")).where(hit))
+        names.append(source.name)
+    if not checks:
+        return None
+    hits = union_all(*checks).subquery()
+    return select(func.min(hits.c.source)), names
 
 
 def is_registered(session: Session, principal: Principal, patient_id: str) -> bool:
     """Is the patient registered at (or managed by) the principal's organisation?"""
-    query = registered(principal).where(F.resource_id == patient_id).limit(1)
-    return session.execute(query).first() is not None
+    found = session.connection().execute(
+        _REGISTERED, {"ods_code": principal.organisation_code, "patient_id": patient_id}
+    )
+    return found.first() is not None
+
+
+_REGISTERED = (
+    _referring_to_organisation(
+        "Patient", ("general-practitioner", "organization"), bindparam("ods_code")
+    )
+    .where(F.resource_id == bindparam("patient_id"))
+    .limit(1)
+)
 
 
 def pcn_of(session: Session, practice_code: str) -> str | None:

@@ -12,8 +12,10 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 
 from integrated_care.accounts.policy import bearer_scheme, cookie_scheme, current_principal
@@ -121,6 +123,8 @@ async def _handle(
         return _respond(reply)
     except FhirError as error:
         return _respond(service.error_reply(error))
+    except (DataError, psycopg.DataError):  # PostgreSQL cannot hold it: a NUL, a huge number
+        return _error(422, "a value in this request cannot be stored or searched for", code="value")
     except Exception:  # an OperationOutcome even for the unexpected, never an HTML page
         log.exception("FHIR request failed: %s %s", request.method, request.url.path)
         return _error(500, "the server failed to handle this request; it has been logged")

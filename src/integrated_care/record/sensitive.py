@@ -14,6 +14,7 @@ the ODS code) and kept through later versions: an update by anyone keeps the fir
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -76,6 +77,37 @@ def load_code_list(path: Path = CODES_FILE) -> CodeList:
 @lru_cache(maxsize=1)
 def code_list() -> CodeList:
     return load_code_list()
+
+
+_CODE_VALUE = re.compile(r'"code"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+@lru_cache(maxsize=1)
+def _listed() -> tuple[frozenset[str], tuple[str, ...]]:
+    """Every code on the list, and every prefix, whatever their system."""
+    known = code_list()
+    return frozenset(code for _system, code in known.exact), tuple(
+        prefix for _system, prefix, _category in known.prefixes
+    )
+
+
+def may_be_sensitive(content: str | None) -> bool:
+    """False only when the stored JSON `content` cannot be sensitive: none of its ``code``
+    values is on the code list (in any system, ICD-10 dots ignored) and it carries no
+    confidentiality label. A test on the text, much cheaper than parsing, so that only the
+    resources that may be sealed are parsed and given to :func:`categories`, which decides."""
+    if not content:
+        return False
+    if CONFIDENTIALITY_SYSTEM in content:
+        return True
+    codes, prefixes = _listed()
+    for raw in _CODE_VALUE.findall(content):
+        if "\\" in raw:  # an escaped value: leave it to the full check
+            return True
+        for code in (raw, raw.replace(".", "").upper()):
+            if code in codes or code.startswith(prefixes):
+                return True
+    return False
 
 
 def _codings(value: Any, *, skip_meta: bool = True):  # type: ignore[no-untyped-def]

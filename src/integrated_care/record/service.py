@@ -1,7 +1,10 @@
 """The FHIR interactions: each one authorised by ``access.authorise``, run in one transaction,
-and audited once (success in the same transaction; refusal or failure in its own, so it is kept
-even though the work is rolled back). Routes and bundles call these; nothing else writes the
-record.
+and audited once. A write's audit event is stored in the write's own transaction. A read's
+(read, vread, search, history, $everything), and every refusal or failure, is appended in a
+transaction of its own through the audit log's group commit, which stores the events of
+concurrent requests together; the interaction answers only once its event is committed, and
+answers 500 without the data if it could not be. Routes and bundles call these; nothing else
+writes the record.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import orjson
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from integrated_care.accounts.audit import record_event, record_event_now, record_events
+from integrated_care.accounts.audit import record_event, record_events, record_events_committed
 from integrated_care.accounts.policy import Principal
 from integrated_care.record import search, store
 from integrated_care.record.access import AccessContext, authorise, run_search, withhold
@@ -100,14 +103,25 @@ class AccessRefused(FhirError):
         return cls(status, [Issue(reason, code=code)], {}, patient_id, resource_id)
 
 
-def run(runtime: Runtime, caller: Caller, audit: Audit, work: Work) -> Reply:
-    """Do `work` in one transaction with its audit events; on failure, roll back and audit the
-    failure (or refusal) on its own."""
+def run(
+    runtime: Runtime, caller: Caller, audit: Audit, work: Work, *, reading: bool = False
+) -> Reply:
+    """Do `work` in one transaction and audit it; on failure, roll back and audit the failure
+    (or refusal) on its own.
+
+    A write (`reading` false) stores its audit events in its own transaction. A read's work
+    stores nothing itself (bar a break-glass, audited with it), so its events are appended
+    after it through the group commit: a read then never takes the audit chain's lock (the
+    store's write lock on SQLite) while holding its own transaction."""
     try:
         with runtime.transaction() as session:
             reply, audits = work(session)
-            # One chain lock and one flush for all of them (a transaction bundle has many).
-            record_events(session, [_event_fields(caller, a, "success") for a in audits])
+            events = [_event_fields(caller, a, "success") for a in audits]
+            if not reading:
+                # One chain lock and one flush for all of them (a transaction bundle has many).
+                record_events(session, events)
+        if reading:
+            record_events_committed(runtime.sessions, events)
         return reply
     except FhirError as error:
         failure = error
@@ -124,7 +138,7 @@ def run(runtime: Runtime, caller: Caller, audit: Audit, work: Work) -> Reply:
         audit.patient_id = failure.patient_id or audit.patient_id
         audit.resource_id = failure.resource_id or audit.resource_id
     audit.detail = {**audit.detail, "status": failure.status, "problem": str(failure)[:500]}
-    record_event_now(runtime.sessions, **_event_fields(caller, audit, outcome))
+    record_events_committed(runtime.sessions, [_event_fields(caller, audit, outcome)])
     return error_reply(failure)
 
 
@@ -275,11 +289,24 @@ def read_in(
     resource = orjson.loads(row.content) if row is not None and row.content else None
     check(session, caller, interaction, resource_type, patient_id, resource, resource_id)
     if version_id is None:
-        version = store.read(session, resource_type, resource_id)
+        version = _current_version(row, resource_type, resource_id)
     else:
         version = store.vread(session, resource_type, resource_id, version_id)
         audit.detail["version"] = version_id
     return resource_reply(caller, version), audit
+
+
+def _current_version(row: Any, resource_type: str, resource_id: str) -> store.Version:
+    """What store.read answers, from the current row already read: 404, 410 or the version."""
+    if row is None:
+        raise FhirError.of(404, f"there is no {resource_type}/{resource_id}")
+    if row.deleted:
+        raise FhirError.of(
+            410,
+            f"{resource_type}/{resource_id} was deleted (version {row.version_id})",
+            headers={"ETag": f'W/"{row.version_id}"'},
+        )
+    return store._version(row)
 
 
 def read(
@@ -296,7 +323,7 @@ def read(
         reply, audit = read_in(session, caller, resource_type, resource_id, version_id)
         return reply, [audit]
 
-    return run(runtime, caller, Audit(action, resource_type, resource_id), work)
+    return run(runtime, caller, Audit(action, resource_type, resource_id), work, reading=True)
 
 
 def search_in(
@@ -348,7 +375,7 @@ def search_type(
         reply, audit = search_in(session, caller, resource_type, pairs)
         return reply, [audit]
 
-    return run(runtime, caller, Audit("record.search", resource_type), work)
+    return run(runtime, caller, Audit("record.search", resource_type), work, reading=True)
 
 
 def create_in(
@@ -617,7 +644,13 @@ def history(
         )
         return Reply(200, bundle), [audit]
 
-    return run(runtime, caller, Audit(f"record.{interaction}", resource_type, resource_id), work)
+    return run(
+        runtime,
+        caller,
+        Audit(f"record.{interaction}", resource_type, resource_id),
+        work,
+        reading=True,
+    )
 
 
 def everything(
@@ -650,7 +683,13 @@ def everything(
         )
         return Reply(200, bundle), [audit]
 
-    return run(runtime, caller, Audit("record.everything", "Patient", patient_id, patient_id), work)
+    return run(
+        runtime,
+        caller,
+        Audit("record.everything", "Patient", patient_id, patient_id),
+        work,
+        reading=True,
+    )
 
 
 def status_line(status: int) -> str:

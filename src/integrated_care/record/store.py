@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, delete, func, insert, select, text
+from sqlalchemy import Row, String, delete, func, insert, literal, select, text, tuple_, union_all
 from sqlalchemy import update as sql_update
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.orm import Session
 
 from integrated_care import db
-from integrated_care.record.extract import compartment_patient, index_rows
+from integrated_care.record.extract import compartment_patient, index_tuples
 from integrated_care.record.models import (
     RecordResource,
     RecordResourceHistory,
@@ -108,6 +112,45 @@ def take_write_lock(session: Session, key: str | None = None) -> None:
 _CURRENT = RecordResource.__table__
 _HISTORY = RecordResourceHistory.__table__
 
+_VERSION_COLUMNS = ("resource_type", "id", "version_id", "last_updated", "deleted", "patient_id")
+BULK_METHOD = "PUT"  # the method a bulk-loaded version is listed with in history
+
+
+def _not_in_history() -> Any:
+    """True for a current row whose version has no history row (a bulk-loaded version)."""
+    return ~(
+        select(_HISTORY.c.version_id)
+        .where(
+            _HISTORY.c.resource_type == _CURRENT.c.resource_type,
+            _HISTORY.c.id == _CURRENT.c.id,
+            _HISTORY.c.version_id == _CURRENT.c.version_id,
+        )
+        .exists()
+    )
+
+
+def keep_superseded(session: Session, keys: list[tuple[str, str]]) -> None:
+    """Before the current versions of `keys` (type, id) are replaced: append to history those
+    that are not there yet. The bulk path stores a new resource's first version once, in
+    ``record_resource`` only; it reaches history when it is superseded, so history (with the
+    current rows) still holds every version."""
+    if not keys:
+        return
+    key = (
+        (_CURRENT.c.resource_type == keys[0][0]) & (_CURRENT.c.id == keys[0][1])
+        if len(keys) == 1
+        else tuple_(_CURRENT.c.resource_type, _CURRENT.c.id).in_(keys)
+    )
+    columns = [*_VERSION_COLUMNS, "content"]
+    session.execute(
+        insert(_HISTORY).from_select(
+            [*columns, "method"],
+            select(*(_CURRENT.c[c] for c in columns), literal(BULK_METHOD, String(10))).where(
+                key, _not_in_history()
+            ),
+        )
+    )
+
 
 def current(session: Session, resource_type: str, resource_id: str, *, lock: bool = False
             ) -> Row | None:  # fmt: skip
@@ -141,7 +184,14 @@ def vread(session: Session, resource_type: str, resource_id: str, version_id: st
     require_supported(resource_type)
     if not version_id.isdigit():
         raise FhirError.of(404, f"there is no version {version_id!r}")
-    row = session.get(RecordResourceHistory, (resource_type, resource_id, int(version_id)))
+    row: Row | RecordResourceHistory | None = session.get(
+        RecordResourceHistory, (resource_type, resource_id, int(version_id))
+    )
+    if row is None:
+        # A bulk-loaded current version is in record_resource only (see keep_superseded).
+        row = current(session, resource_type, resource_id)
+        if row is not None and row.version_id != int(version_id):
+            row = None
     if row is None:
         raise FhirError.of(404, f"there is no {resource_type}/{resource_id}/_history/{version_id}")
     if row.deleted:
@@ -151,14 +201,195 @@ def vread(session: Session, resource_type: str, resource_id: str, version_id: st
     return _version(row)
 
 
-def _with_meta(resource: dict[str, Any], resource_id: str, version: int, when: datetime) -> str:
+def served_json(resource: dict[str, Any], resource_id: str, version: int, last_updated: str) -> str:
+    """The JSON served for a version: resourceType and id first, meta last with versionId and
+    lastUpdated (`last_updated` as a FHIR instant, see `instant`)."""
     meta = dict(resource.get("meta") or {})
     meta["versionId"] = str(version)
-    meta["lastUpdated"] = instant(when)
+    meta["lastUpdated"] = last_updated
     stored = {"resourceType": resource["resourceType"], "id": resource_id}
     stored.update((k, v) for k, v in resource.items() if k not in ("resourceType", "id", "meta"))
     stored["meta"] = meta
     return orjson.dumps(stored).decode()
+
+
+def _with_meta(resource: dict[str, Any], resource_id: str, version: int, when: datetime) -> str:
+    return served_json(resource, resource_id, version, instant(when))
+
+
+# --- rows straight to the tables ----------------------------------------------------------------
+
+# Table and column names in SQL text come from the models, never from input.
+CURRENT_COLUMNS = (
+    "resource_type",
+    "id",
+    "version_id",
+    "last_updated",
+    "deleted",
+    "patient_id",
+    "content",
+)
+HISTORY_COLUMNS = (*CURRENT_COLUMNS, "method")
+INDEX_COLUMNS = {
+    SearchToken: ("resource_type", "resource_id", "param", "system", "code"),
+    SearchString: ("resource_type", "resource_id", "param", "value", "exact"),
+    SearchDate: ("resource_type", "resource_id", "param", "low", "high"),
+    SearchReference: ("resource_type", "resource_id", "param", "target_type", "target_id"),
+}
+_PATIENT = 5  # position of patient_id in a current row
+COPY_FROM_ROWS = 100  # on PostgreSQL, more rows than this go in by COPY
+
+
+@dataclass
+class Rows:
+    """Rows ready to insert, of one or many resources: their current versions
+    (``record_resource``) and their search index rows (``extract.index_tuples``, the one
+    extractor behind every write). Built anywhere (the loader builds them in a worker process)
+    and written by `insert_rows`."""
+
+    resources: list[tuple] = field(default_factory=list)  # type: ignore[type-arg]
+    tokens: list[tuple] = field(default_factory=list)  # type: ignore[type-arg]
+    strings: list[tuple] = field(default_factory=list)  # type: ignore[type-arg]
+    dates: list[tuple] = field(default_factory=list)  # type: ignore[type-arg]
+    references: list[tuple] = field(default_factory=list)  # type: ignore[type-arg]
+    by_type: Counter[str] = field(default_factory=Counter)
+    encoded: str | None = None  # the database dialect the values were converted for
+
+    def add(
+        self,
+        resource_type: str,
+        resource_id: str,
+        resource: dict[str, Any],
+        version: int,
+        moment: datetime,
+        last_updated: str,
+    ) -> None:
+        """Add one resource as version `version`, last updated at `moment` (`last_updated` is
+        the same instant as FHIR text, computed once by the caller)."""
+        patient = compartment_patient(resource_type, resource_id, resource)
+        content = served_json(resource, resource_id, version, last_updated)
+        self.resources.append(
+            (resource_type, resource_id, version, moment, False, patient, content)
+        )
+        self.add_index(resource_type, resource_id, resource)
+        self.by_type[resource_type] += 1
+
+    def add_index(self, resource_type: str, resource_id: str, resource: dict[str, Any]) -> None:
+        tokens, strings, dates, references = index_tuples(resource_type, resource_id, resource)
+        self.tokens += tokens
+        self.strings += strings
+        self.dates += dates
+        self.references += references
+
+    @property
+    def index_count(self) -> int:
+        return len(self.tokens) + len(self.strings) + len(self.dates) + len(self.references)
+
+    def tables(self) -> list[tuple[Any, Sequence[str], list[tuple]]]:  # type: ignore[type-arg]
+        """(table, columns, rows) of the search indexes."""
+        return [
+            (table.__table__, INDEX_COLUMNS[table], rows)
+            for table, rows in (
+                (SearchToken, self.tokens),
+                (SearchString, self.strings),
+                (SearchDate, self.dates),
+                (SearchReference, self.references),
+            )
+        ]
+
+    def without_patients(self, patients: set[str]) -> Rows:
+        """These rows less those of the resources in `patients`' compartments."""
+        gone = {r[1] for r in self.resources if r[_PATIENT] in patients}
+        kept = Rows(encoded=self.encoded)
+        kept.resources = [r for r in self.resources if r[_PATIENT] not in patients]
+        kept.tokens, kept.strings, kept.dates, kept.references = (
+            [r for r in rows if r[1] not in gone] for _, _, rows in self.tables()
+        )
+        kept.by_type = Counter(r[0] for r in kept.resources)
+        return kept
+
+    def encode(self, dialect_name: str) -> Rows:
+        """Convert the values to what the database driver is handed (SQLite: the columns'
+        own SQLAlchemy bind processors, so values are stored exactly as the ORM stores them).
+        Done where the rows are built, to keep that work off the writing process."""
+        if self.encoded is None and dialect_name == "sqlite":
+            dialect = sqlite_dialect()
+            self.resources = encode_values(dialect, _CURRENT, CURRENT_COLUMNS, self.resources)
+            self.dates = encode_values(
+                dialect, SearchDate.__table__, INDEX_COLUMNS[SearchDate], self.dates
+            )
+        self.encoded = dialect_name
+        return self
+
+
+@lru_cache(maxsize=64)
+def _processors(dialect: Any, table: Any, columns: tuple[str, ...]) -> list[tuple[int, Any]]:
+    return [
+        (n, process)
+        for n, c in enumerate(columns)
+        if (process := table.c[c].type._cached_bind_processor(dialect)) is not None
+    ]
+
+
+def encode_values(
+    dialect: Any,
+    table: Any,
+    columns: Sequence[str],
+    rows: list[tuple],  # type: ignore[type-arg]
+) -> list[tuple]:  # type: ignore[type-arg]
+    """`rows` with each value converted by its column type's bind processor for `dialect`."""
+    processors = _processors(dialect, table, tuple(columns))
+    if not processors:
+        return rows
+    # Values repeat a lot (one timestamp per batch, the same days): convert each once.
+    caches: list[dict[Any, Any]] = [{} for _ in processors]
+    out = []
+    for row in rows:
+        values = list(row)
+        for (position, process), cache in zip(processors, caches, strict=True):
+            value = values[position]
+            if value is not None:
+                stored = cache.get(value)
+                if stored is None:
+                    stored = cache[value] = process(value)
+                values[position] = stored
+        out.append(tuple(values))
+    return out
+
+
+def insert_rows(
+    session: Session,
+    table: Any,
+    columns: Sequence[str],
+    rows: list[tuple],  # type: ignore[type-arg]
+    *,
+    encoded: bool = False,
+) -> None:
+    """INSERT `rows` straight through the session's DBAPI connection, in the session's
+    transaction: ``executemany`` on SQLite (values converted by the columns' own types unless
+    already `encoded`), COPY (or ``executemany`` for a few rows) on PostgreSQL."""
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    raw: Any = connection.connection.dbapi_connection
+    names = ", ".join(columns)
+    if dialect.name == "sqlite":
+        if not encoded:
+            rows = encode_values(dialect, table, columns, rows)
+        marks = ", ".join("?" for _ in columns)
+        raw.cursor().executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)  # noqa: S608
+    elif dialect.name == "postgresql":
+        with raw.cursor() as cursor:
+            if len(rows) > COPY_FROM_ROWS:
+                with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join("%s" for _ in columns)
+                cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)  # noqa: S608
+    else:
+        session.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 def _reindex(
@@ -173,15 +404,10 @@ def _reindex(
             )
     if resource is None:
         return
-    rows = index_rows(resource_type, resource_id, resource)
-    for table, values in (
-        (SearchToken, rows.tokens),
-        (SearchString, rows.strings),
-        (SearchDate, rows.dates),
-        (SearchReference, rows.references),
-    ):
-        if values:
-            session.execute(insert(table.__table__), values)
+    rows = Rows()
+    rows.add_index(resource_type, resource_id, resource)
+    for table, columns, values in rows.tables():
+        insert_rows(session, table, columns, values)
 
 
 def _write(
@@ -200,25 +426,19 @@ def _write(
         if resource is not None
         else (existing.patient_id if existing is not None else None)
     )
-    values = {
-        "version_id": version,
-        "last_updated": when,
-        "deleted": resource is None,
-        "patient_id": patient_id,
-        "content": content,
-    }
-    key = {"resource_type": resource_type, "id": resource_id}
+    row = (resource_type, resource_id, version, when, resource is None, patient_id, content)
     if existing is None:
-        session.execute(insert(_CURRENT), [{**key, **values}])
+        insert_rows(session, _CURRENT, CURRENT_COLUMNS, [row])
     else:
+        keep_superseded(session, [(resource_type, resource_id)])
         session.execute(
             sql_update(_CURRENT)
             .where(_CURRENT.c.resource_type == resource_type, _CURRENT.c.id == resource_id)
-            .values(**values)
+            .values(dict(zip(CURRENT_COLUMNS[2:], row[2:], strict=True)))
         )
-    session.execute(insert(_HISTORY), [{**key, **values, "method": method}])
+    insert_rows(session, _HISTORY, HISTORY_COLUMNS, [(*row, method)])
     _reindex(session, resource_type, resource_id, resource, new=existing is None)
-    return Version(resource_type, resource_id, version, when, resource is None, patient_id, content)
+    return Version(*row)
 
 
 def new_id() -> str:
@@ -307,21 +527,31 @@ def history(
     count: int = 50,
     offset: int = 0,
 ) -> HistoryPage:
-    """Versions newest first, of one resource or of every resource of a type."""
+    """Versions newest first, of one resource or of every resource of a type: the history
+    table, plus current versions that are not in it yet (bulk-loaded, see keep_superseded)."""
     require_supported(resource_type)
-    H = RecordResourceHistory
-    where = [H.resource_type == resource_type]
+    H, C = _HISTORY, _CURRENT
+    in_history = [H.c.resource_type == resource_type]
+    only_current = [C.c.resource_type == resource_type, _not_in_history()]
     if resource_id is not None:
-        where.append(H.id == resource_id)
         if current(session, resource_type, resource_id) is None:
             raise FhirError.of(404, f"there is no {resource_type}/{resource_id}")
+        in_history.append(H.c.id == resource_id)
+        only_current.append(C.c.id == resource_id)
     if since is not None:
-        where.append(H.last_updated >= since)
-    total = session.scalar(select(func.count()).select_from(H).where(*where)) or 0
-    rows = session.scalars(
-        select(H)
-        .where(*where)
-        .order_by(H.last_updated.desc(), H.id, H.version_id.desc())
+        in_history.append(H.c.last_updated >= since)
+        only_current.append(C.c.last_updated >= since)
+    columns = [*_VERSION_COLUMNS, "content"]
+    versions = union_all(
+        select(*(H.c[c] for c in columns), H.c.method).where(*in_history),
+        select(*(C.c[c] for c in columns), literal(BULK_METHOD, String(10)).label("method")).where(
+            *only_current
+        ),
+    ).subquery()
+    total = session.scalar(select(func.count()).select_from(versions)) or 0
+    rows = session.execute(
+        select(versions)
+        .order_by(versions.c.last_updated.desc(), versions.c.id, versions.c.version_id.desc())
         .limit(count)
         .offset(offset)
     ).all()

@@ -4,11 +4,19 @@ Income in the final financial year is anchored on the activity generated for it 
 community and mental-health trusts: their final-year activity costs divided by the share of
 income that activity represents; councils: their social care; practices: list size; the ICB:
 allocation per registered patient), so the ledger is consistent in scale with the activity.
+
+The input layer's ledger carries the main lines, all recurrent. What it cannot carry goes to
+``finance_detail/ledger_detail.parquet`` (not an input-layer table; the finance importer loads
+it when present): the efficiency programme (recurrent and non-recurrent), unfunded inflation,
+variable activity income, one-off income and the cost of strike days, so the demo's positions
+have underlying and reported figures and variances in every driver. Control totals are the
+planned surplus of both together.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import numpy as np
 
@@ -23,6 +31,12 @@ MEMBER_TYPES = (
     "gp_practice", "local_authority", "vcse", "independent_provider", "hospice",
 )  # fmt: skip
 LINES = ("income", "pay", "agency_pay", "non_pay", "depreciation", "financing", "other")
+PROVIDERS = ("acute_trust", "community_trust", "mental_health_trust", "ambulance_trust")
+# The efficiency programme as a share of planned spend, and how much of it is non-recurrent.
+CIP_SHARE, CIP_NON_RECURRENT = 0.045, 0.25
+STRIKE_MONTHS = (3, 5)  # June and August: cover for industrial action, booked separately
+DETAIL_COLUMNS = ("entry_id", "org_code", "financial_year", "month", "line", "kind",
+                  "recurrent", "amount", "recorded_at")  # fmt: skip
 STREAM_OF = {"acute_trust": "acute", "community_trust": "community",
              "mental_health_trust": "mental_health", "local_authority": "social_care"}  # fmt: skip
 
@@ -123,7 +137,94 @@ def ledger(
                 add(code, m, line, "forecast", run_rate * season[m - 1], forecast_at)
     for code, m, line, amount, at, entry in corrections:
         add(code, m, line, "actual", amount, at, supersedes=entry)
-    return rows, totals
+    detail = ledger_detail(fp, cal, income, seed)
+    planned = {}
+    for org, kind, line, amount in zip(detail["org_code"], detail["kind"], detail["line"],
+                                       detail["amount"], strict=True):  # fmt: skip
+        if kind == "plan":
+            planned[org] = planned.get(org, 0.0) + SIGN[line] * amount
+    totals["control_total"] = [round(t + planned.get(o, 0.0), 2)
+                               for o, t in zip(totals["org_code"], totals["control_total"],
+                                               strict=True)]  # fmt: skip
+    return rows, totals, detail
+
+
+SIGN = {"efficiency": 1, "activity_income": 1, "income": 1, "inflation": -1,
+        "industrial_action": -1}  # fmt: skip
+
+
+def _detail_plan(kind: str, annual: float, r: np.random.Generator) -> dict[tuple[str, bool], float]:
+    """A provider's planned detail lines for the year, by (line, recurrent). Planned unfunded
+    inflation is met by the efficiency programme; acute trusts plan variable activity income;
+    some plan a one-off income."""
+    cip = annual * CIP_SHARE * r.uniform(0.7, 1.3)
+    plan = {("efficiency", True): cip * (1 - CIP_NON_RECURRENT),
+            ("efficiency", False): cip * CIP_NON_RECURRENT,
+            ("inflation", True): cip * r.uniform(0.5, 0.8)}  # fmt: skip
+    if kind == "acute_trust":
+        plan[("activity_income", True)] = annual * 0.05
+    if r.random() < 0.5:
+        plan[("income", False)] = annual * r.uniform(0.002, 0.008)
+    return plan
+
+
+def _drift_key(line: str, recurrent: bool) -> str:
+    if line == "efficiency":
+        return "cip_recurrent" if recurrent else "cip_one_off"
+    return {"inflation": "inflation", "activity_income": "activity"}.get(line, "")
+
+
+def _detail_actual(line: str, recurrent: bool, planned: float, drift: dict[str, float],
+                   r: np.random.Generator) -> float:  # fmt: skip
+    """One month's actual for a planned detail line: recurrent savings fall short, one-offs
+    are found to cover part of the gap, inflation runs above plan, activity below."""
+    noise = r.normal(0, 0.05)
+    if line == "activity_income":
+        return planned * (drift["activity"] + noise / 5)
+    key = _drift_key(line, recurrent)
+    return planned * max(drift[key] + noise, 0) if key else planned
+
+
+def ledger_detail(
+    fp: Footprint, cal: Calendar, income: dict[str, float], seed: int
+) -> dict[str, list]:
+    """The NHS providers' detail lines: plan (12 months), actual (12) and forecast (the months
+    after the forecast month), each recurrent or not."""
+    r = rng(seed, "finance", "detail")
+    spec = read_json("finance.json")
+    fy = cal.financial_year(cal.years - 1)
+    months = _months(cal)
+    forecast_month = spec["forecast_month"]
+    out: dict[str, list] = {k: [] for k in DETAIL_COLUMNS}
+
+    def add(org: str, m: int, line: str, kind: str, recurrent: bool, amount: float,
+            at: int) -> None:  # fmt: skip
+        values = (len(out["entry_id"]) + 1, org, fy, m, line, kind, recurrent, round(amount, 2), at)
+        for k, v in zip(DETAIL_COLUMNS, values, strict=True):
+            out[k].append(v)
+
+    plan_at = _stamp(*months[0], 1) - 30 * 86_400_000_000
+    forecast_at = _stamp(*months[forecast_month], 12)
+    for code, kind in _members(fp):
+        if kind not in PROVIDERS:
+            continue
+        plan = _detail_plan(kind, income[code], r)
+        drift = {"cip_recurrent": r.normal(0.8, 0.15), "cip_one_off": r.normal(1.3, 0.3),
+                 "inflation": r.normal(1.3, 0.25), "activity": r.normal(0.97, 0.03)}  # fmt: skip
+        strike = income[code] / 12 * r.uniform(0.002, 0.006) if kind != "community_trust" else 0
+        for m, (year, month) in enumerate(months, start=1):
+            next_year, next_month = (year + 1, 1) if month == 12 else (year, month + 1)
+            closed = _stamp(next_year, next_month, 10)
+            for (line, recurrent), annual in plan.items():
+                add(code, m, line, "plan", recurrent, annual / 12, plan_at)
+                actual = _detail_actual(line, recurrent, annual / 12, drift, r)
+                add(code, m, line, "actual", recurrent, actual, closed)
+                if m > forecast_month:  # the year-to-date delivery rate carried on
+                    rate = max(drift.get(_drift_key(line, recurrent), 1.0), 0)
+                    add(code, m, line, "forecast", recurrent, annual / 12 * rate, forecast_at)
+            if strike and m in STRIKE_MONTHS:
+                add(code, m, "industrial_action", "actual", False, strike, closed)
+    return out
 
 
 def contracts(fp: Footprint, cal: Calendar, income: dict[str, float]) -> dict[str, list]:
@@ -225,13 +326,28 @@ def workforce(
     return staff, plan
 
 
+def _write_detail(out, detail: dict[str, list]) -> int:  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from integrated_care.synth.writer import OPTIONS
+
+    folder = out / "finance_detail"
+    folder.mkdir(exist_ok=True)
+    columns = dict(detail)
+    columns["amount"] = pa.array([Decimal(repr(a)) for a in detail["amount"]], pa.decimal128(18, 2))
+    columns["recorded_at"] = pa.array(np.array(detail["recorded_at"], dtype="datetime64[us]"))
+    pq.write_table(pa.table(columns), folder / "ledger_detail.parquet", **OPTIONS)
+    return len(detail["entry_id"])
+
+
 def write_finance(
     out, fp: Footprint, cal: Calendar, costs: dict[tuple[str, str], float], people: People,  # type: ignore[no-untyped-def]
     seed: int, registered: dict[str, int] | None = None,
 ) -> dict[str, int]:  # fmt: skip
     registered = registered or {}
     income = annual_income(fp, cal, costs, people, registered)
-    rows, totals = ledger(fp, cal, income, seed)
+    rows, totals, detail = ledger(fp, cal, income, seed)
     staff, plan = workforce(fp, cal, income, seed)
     staff["start_date"] = np.array(staff["start_date"], dtype=np.int32)
     ends = np.array(staff["end_date"], dtype=np.int64)
@@ -241,6 +357,7 @@ def write_finance(
     agreements["end_date"] = np.array([day(d) for d in agreements["end_date"]], np.int32)
     rows["recorded_at"] = np.array(rows["recorded_at"], dtype=np.int64)
     return {
+        "finance_ledger_detail": _write_detail(out, detail),
         "finance_control_totals": write_table(out, "finance_control_totals", totals),
         "finance_ledger": write_table(out, "finance_ledger", rows),
         "contracts": write_table(out, "contracts", agreements),

@@ -43,6 +43,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
 
     # Domains are imported here, not at module top, so `web` stays a thin assembler.
     from integrated_care.accounts import web as accounts_web
+    from integrated_care.coordination import care_plan_routes, mdt_routes, referral_routes
     from integrated_care.finance import contract_routes, funding_routes
     from integrated_care.finance import routes as finance_routes
     from integrated_care.footprint import routes as footprint_routes
@@ -51,22 +52,34 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     from integrated_care.health import pages as health_pages
     from integrated_care.health import routes as health_routes
     from integrated_care.oversight import routes as oversight_routes
-    from integrated_care.record import caldicott_routes
+    from integrated_care.record import (
+        caldicott_routes,
+        clinician_routes,
+        export_routes,
+        import_routes,
+    )
     from integrated_care.record import routes as record_routes
     from integrated_care.workforce import routes as workforce_routes
 
     accounts_web.install(app)
+    # The FHIR API first: routes are matched in order, and it serves the most requests.
+    app.include_router(caldicott_routes.router)  # before record_routes: /fhir/AuditEvent
+    app.include_router(export_routes.router)  # before record_routes: /fhir/$export...
+    app.include_router(import_routes.router)
+    app.include_router(record_routes.router)
     app.include_router(footprint_routes.router)
     app.include_router(health_routes.router)
     app.include_router(health_pages.router)
     app.include_router(cohort_routes.router)
-    app.include_router(caldicott_routes.router)  # before record_routes: /fhir/AuditEvent
-    app.include_router(record_routes.router)
+    app.include_router(clinician_routes.router)
     app.include_router(finance_routes.router)
     app.include_router(funding_routes.router)
     app.include_router(contract_routes.router)
     app.include_router(governance_routes.router)
     app.include_router(workforce_routes.router)
+    app.include_router(referral_routes.router)
+    app.include_router(mdt_routes.router)
+    app.include_router(care_plan_routes.router)
     app.include_router(oversight_routes.router)
     app.include_router(pages.router)
     return app
