@@ -46,7 +46,7 @@ from queue import Empty, Full
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from integrated_care.record import bulk, store
 from integrated_care.record.models import RecordResource
@@ -886,6 +886,13 @@ def load_record(
             with runtime.transaction() as session:
                 bulk.create_indexes(session)
             result.index_seconds = time.perf_counter() - began
+    if result.patients and runtime.engine.dialect.name == "postgresql":
+        # Autovacuum analyses a big new table only later: until then PostgreSQL's planner
+        # thinks the index tables are small and scans tens of thousands of index rows per
+        # compartment search (76 ms instead of 0.6 ms measured at 100,000 patients).
+        with runtime.transaction() as session:
+            for table in RECORD_TABLES:
+                session.execute(text(f"ANALYZE {table}"))
     result.seconds = time.perf_counter() - started
     return result
 
@@ -928,6 +935,13 @@ def _write_batch(
     result.patients += len(patient_ids)
 
 
+RECORD_TABLES = (
+    "record_resource",
+    "record_search_token",
+    "record_search_string",
+    "record_search_date",
+    "record_search_reference",
+)
 DEFER_FROM_PATIENTS = 2000  # smaller loads keep the indexes up to date as they go
 
 
