@@ -12,23 +12,18 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
-    Integer,
     String,
     Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from integrated_care.db import Base, utcnow
+from integrated_care.db import Base, BigId, Timestamp, utcnow
 
 # SQLite only auto-numbers a plain INTEGER primary key; PostgreSQL gets a 64-bit identity.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-Timestamp = DateTime(timezone=True)
 
 
 class User(Base):

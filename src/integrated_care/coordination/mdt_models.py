@@ -12,10 +12,8 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
-    BigInteger,
     CheckConstraint,
     Date,
-    DateTime,
     ForeignKey,
     Integer,
     String,
@@ -24,10 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from integrated_care.db import Base, utcnow
-
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-Timestamp = DateTime(timezone=True)
+from integrated_care.db import Base, BigId, Timestamp, utcnow
 
 ENTRY_STATUSES = ("open", "in_progress", "done")
 EVENT_KINDS = ("added", "discussed", "assigned", "status")

@@ -21,7 +21,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -34,10 +33,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from integrated_care.db import Base, utcnow
+from integrated_care.db import Base, BigId, Timestamp, utcnow
 
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-Timestamp = DateTime(timezone=True)
 PENNY = Decimal("0.01")
 
 KINDS = ("plan", "actual", "forecast")

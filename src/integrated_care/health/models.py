@@ -12,8 +12,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
-    DateTime,
     ForeignKey,
     Integer,
     String,
@@ -22,10 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from integrated_care.db import Base, utcnow
-
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-Timestamp = DateTime(timezone=True)
+from integrated_care.db import Base, BigId, Timestamp, utcnow
 
 
 class Cohort(Base):

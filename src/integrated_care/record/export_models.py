@@ -11,12 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, Integer, String, Text
+from sqlalchemy import JSON, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from integrated_care.db import Base
-
-Timestamp = DateTime(timezone=True)
+from integrated_care.db import Base, Timestamp
 
 
 class ExportJob(Base):

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from integrated_care.db import Base
+from integrated_care.db import Base, BigId, Timestamp
 
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-Timestamp = DateTime(timezone=True)
 UtcDateTime = DateTime(timezone=False)  # naive UTC, in the search indexes
 TYPE_LENGTH = 64
 ID_LENGTH = 64
