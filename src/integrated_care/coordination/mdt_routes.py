@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from integrated_care.accounts.audit import record_event_now
@@ -24,6 +24,7 @@ from integrated_care.accounts.policy import Principal, allows, require
 from integrated_care.coordination import mdt
 from integrated_care.coordination.mdt_models import MdtWorklist, MdtWorklistEntry
 from integrated_care.record import service
+from integrated_care.web.forms import form_as, see_other
 from integrated_care.web.navigation import NavItem, register_nav_item
 from integrated_care.web.templating import render
 
@@ -176,20 +177,6 @@ def _apply(request: Request, principal: Principal, work: Callable[[Session, mdt.
         raise HTTPException(404, str(e)) from None
     except mdt.MdtError as e:
         raise HTTPException(422, str(e)) from None
-
-
-async def _form(request: Request, model: type[M]) -> M:
-    form = await request.form()
-    fields = {k: v for k, v in form.items() if k != "csrf_token" and v != ""}
-    try:
-        return model.model_validate(fields)
-    except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-        raise HTTPException(422, problems) from None
-
-
-def _back(path: str) -> RedirectResponse:
-    return RedirectResponse(path, status_code=303)
 
 
 def _crumbs(*pairs: tuple[str, str]) -> list[dict[str, str]]:
@@ -552,8 +539,8 @@ def mdt_page(request: Request, principal: Principal = READ) -> HTMLResponse:
 
 @router.post("/mdt/worklists", include_in_schema=False)
 async def create_worklist_form(request: Request, principal: Principal = WRITE) -> RedirectResponse:
-    done = create_worklist(request, principal, await _form(request, WorklistIn))
-    return _back(f"/mdt/worklists/{done.id}")
+    done = create_worklist(request, principal, await form_as(request, WorklistIn))
+    return see_other(f"/mdt/worklists/{done.id}")
 
 
 @router.get("/mdt/worklists/{worklist_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -609,21 +596,21 @@ def entry_page(request: Request, entry_id: RowId, principal: Principal = READ) -
 async def discuss_form(
     request: Request, entry_id: RowId, principal: Principal = WRITE
 ) -> RedirectResponse:
-    discuss(request, principal, entry_id, await _form(request, NoteIn))
-    return _back(f"/mdt/entries/{entry_id}")
+    discuss(request, principal, entry_id, await form_as(request, NoteIn))
+    return see_other(f"/mdt/entries/{entry_id}")
 
 
 @router.post("/mdt/entries/{entry_id}/assign", include_in_schema=False)
 async def assign_form(
     request: Request, entry_id: RowId, principal: Principal = WRITE
 ) -> RedirectResponse:
-    assign(request, principal, entry_id, await _form(request, AssignIn))
-    return _back(f"/mdt/entries/{entry_id}")
+    assign(request, principal, entry_id, await form_as(request, AssignIn))
+    return see_other(f"/mdt/entries/{entry_id}")
 
 
 @router.post("/mdt/entries/{entry_id}/status", include_in_schema=False)
 async def status_form(
     request: Request, entry_id: RowId, principal: Principal = WRITE
 ) -> RedirectResponse:
-    set_status(request, principal, entry_id, await _form(request, StatusIn))
-    return _back(f"/mdt/entries/{entry_id}")
+    set_status(request, principal, entry_id, await form_as(request, StatusIn))
+    return see_other(f"/mdt/entries/{entry_id}")

@@ -16,8 +16,8 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, Field, ValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +27,7 @@ from integrated_care.accounts.policy import Principal, allows, require, require_
 from integrated_care.governance import conflicts, services
 from integrated_care.governance.models import Item, Meeting, Member
 from integrated_care.governance.services import Actor, GovernanceError, NotFound
+from integrated_care.web.forms import form_as, see_other
 from integrated_care.web.templating import render
 
 router = APIRouter()
@@ -192,21 +193,6 @@ def apply_change(
         raise HTTPException(409, CONFLICT) from None
     except GovernanceError as e:
         raise _refuse(request, principal, refused_status, str(e), action=refused_action) from None
-
-
-async def _form(request: Request, model: type[M]) -> M:
-    """A page form's fields as the API's input model (blank fields left out)."""
-    form = await request.form()
-    fields = {k: v for k, v in form.items() if k != "csrf_token" and v != ""}
-    try:
-        return model.model_validate(fields)
-    except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-        raise HTTPException(422, problems) from None
-
-
-def _back(path: str) -> RedirectResponse:
-    return RedirectResponse(path, status_code=303)
 
 
 def _may(principal: Principal, member: Member, extra: bool = False) -> bool:
@@ -495,7 +481,7 @@ def register_write(
 
     async def form(request: Request, principal: Principal, **kwargs: Any) -> Response:
         ids = [kwargs[p] for p in params]
-        data = [] if model is None else [await _form(request, model)]
+        data = [] if model is None else [await form_as(request, model)]
         done = await run_in_threadpool(handler, request, principal, *ids, *data)
         target = back.format(id=done.id, **dict(zip(params, ids, strict=True)))
         if done.warning:
@@ -504,7 +490,7 @@ def register_write(
                 "governance/done.html",
                 {"page_title": "Published late", "warning": done.warning, "next": target},
             )
-        return _back(target)
+        return see_other(target)
 
     # FastAPI reads the parameters from the signature: the path's ids, the JSON body's model.
     keyword = inspect.Parameter.KEYWORD_ONLY

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from integrated_care.accounts.audit import record_event_now
@@ -29,6 +29,7 @@ from integrated_care.accounts.policy import (
     require,
     require_signed_in,
 )
+from integrated_care.web.forms import form_as, see_other
 from integrated_care.web.navigation import NavItem, register_nav_item
 from integrated_care.web.templating import render
 from integrated_care.workforce import charts, passport, views
@@ -145,20 +146,6 @@ def _apply(request: Request, principal: Principal, work: Callable[[Session, Acto
         raise HTTPException(404, str(e)) from None
     except WorkforceError as e:
         raise _refuse(request, principal, 422, str(e)) from None
-
-
-async def _form(request: Request, model: type[M]) -> M:
-    form = await request.form()
-    fields = {k: v for k, v in form.items() if k != "csrf_token" and v != ""}
-    try:
-        return model.model_validate(fields)
-    except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-        raise HTTPException(422, problems) from None
-
-
-def _back(path: str) -> RedirectResponse:
-    return RedirectResponse(path, status_code=303)
 
 
 def _crumbs(*pairs: tuple[str, str]) -> list[dict[str, str]]:
@@ -408,8 +395,8 @@ def overview_page(
 
 @router.post("/workforce/staff", include_in_schema=False)
 async def add_staff_form(request: Request, principal: Principal = READ) -> RedirectResponse:
-    done = add_staff(request, principal, await _form(request, StaffIn))
-    return _back(f"/workforce/staff/{done.id}")
+    done = add_staff(request, principal, await form_as(request, StaffIn))
+    return see_other(f"/workforce/staff/{done.id}")
 
 
 @router.get("/workforce/staff/{staff_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -437,14 +424,14 @@ def passport_page(request: Request, staff_id: int, principal: Principal = READ) 
 async def add_credential_form(
     request: Request, staff_id: int, principal: Principal = READ
 ) -> RedirectResponse:
-    add_credential(request, principal, staff_id, await _form(request, CredentialIn))
-    return _back(f"/workforce/staff/{staff_id}")
+    add_credential(request, principal, staff_id, await form_as(request, CredentialIn))
+    return see_other(f"/workforce/staff/{staff_id}")
 
 
 @router.post("/workforce/movements", include_in_schema=False)
 async def request_movement_form(request: Request, principal: Principal = READ) -> RedirectResponse:
-    done = request_movement(request, principal, await _form(request, MovementIn))
-    return _back(f"/workforce/movements/{done.id}")
+    done = request_movement(request, principal, await form_as(request, MovementIn))
+    return see_other(f"/workforce/movements/{done.id}")
 
 
 @router.get(
@@ -473,13 +460,13 @@ def movement_page(
 async def step_form(
     request: Request, movement_id: int, step: str, principal: Principal = SIGNED_IN
 ) -> RedirectResponse:
-    body = await _form(request, StepIn)
+    body = await form_as(request, StepIn)
     try:
         take_step(request, principal, movement_id, step, body)
     except HTTPException as e:
         if e.status_code != 409:  # a refused check is shown on the movement's page
             raise
-    return _back(f"/workforce/movements/{movement_id}")
+    return see_other(f"/workforce/movements/{movement_id}")
 
 
 @router.get("/workforce/plan", response_class=HTMLResponse, include_in_schema=False)
