@@ -21,8 +21,6 @@ from integrated_care.record.service import Caller
 from integrated_care.runtime import Runtime
 from tests.record.test_synthea import FIXTURE, _check_searches_against_the_files, _files
 
-pytestmark = pytest.mark.skipif(not FIXTURE.exists(), reason="Synthea fixture not present")
-
 
 def _total(runtime: Runtime, caller: Caller, resource_type: str, *pairs: tuple[str, str]) -> int:
     reply = service.search_type(runtime, caller, resource_type, [*pairs, ("_count", "0")])

@@ -35,7 +35,6 @@ def _total(client: TestClient, token: str, query: str) -> int:
     return response.json()["total"]
 
 
-@pytest.mark.skipif(not FIXTURE.exists(), reason="Synthea fixture not present")
 def test_the_synthea_export_uploads_and_every_type_is_counted(
     app_client: TestClient, admin_token: str, tokens: dict[str, str]
 ) -> None:

@@ -9,8 +9,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from integrated_care.record import bundles, service
 from integrated_care.record.service import Caller
 from integrated_care.runtime import Runtime
@@ -91,9 +89,6 @@ def _check_searches_against_the_files(runtime: Runtime, caller: Caller, files: d
     assert total("AllergyIntolerance", ("clinical-status", "active")) == active
     finished = sum(1 for r in files["Encounter"] if r["status"] == "finished")
     assert total("Encounter", ("status", "finished")) == finished
-
-
-pytestmark = pytest.mark.skipif(not FIXTURE.exists(), reason="Synthea fixture not present")
 
 
 def test_synthea_export_stores_every_resource(record_runtime: Runtime, gp_caller: Caller) -> None:
