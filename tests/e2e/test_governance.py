@@ -175,6 +175,7 @@ def test_portal_search_finds_a_public_paper_and_not_a_private_one(page, board_se
         "joint forward plan"
     )
     page.get_by_role("button", name="Search").click()
+    page.wait_for_url("**/board/search?*")  # is_visible() does not wait for the navigation
     assert page.get_by_role("link", name=PAPER).first.is_visible()
     for words in ("surplus clinic site", "remuneration"):
         page.goto(f"{board_server.url}/board/search?q={words}")
