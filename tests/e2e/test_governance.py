@@ -14,6 +14,7 @@ from datetime import date
 
 import pytest
 import uvicorn
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from integrated_care.governance.models import Item, Meeting
@@ -99,7 +100,9 @@ def test_public_sees_published_paper_and_decision_without_signing_in(page, board
     assert page.url.endswith(f"/board/meetings/{ids['meeting']}")
     _no_private(page)
     page.get_by_role("link", name=PAPER).click()
-    assert page.get_by_role("heading", name=PAPER, level=1).first.is_visible()
+    expect(
+        page.get_by_role("heading", name=PAPER, level=1).first
+    ).to_be_visible()  # waits for the navigation
     assert page.get_by_text("The board approved the joint forward plan 2027-2032.").is_visible()
     assert page.get_by_text("Votes: 8 for, 0 against, 0 abstaining.").is_visible()
     page.goto(board_server.url + "/board/decisions")
@@ -143,7 +146,9 @@ def test_a_resident_asks_and_sees_the_answer_on_the_portal(page, board_server) -
     page.get_by_role("button", name="Send the question").click()
     reference = re.search(r"Your reference: (Q[0-9A-F]{8})", page.inner_text("main")).group(1)
     page.get_by_role("link", name="Follow your question").click()
-    assert page.get_by_text("Waiting for the board secretary to check it").is_visible()
+    expect(
+        page.get_by_text("Waiting for the board secretary to check it")
+    ).to_be_visible()  # waits for the navigation
     page.goto(f"{board_server.url}/board/meetings/{ids['upcoming']}")
     assert page.get_by_text(question).count() == 0  # not public before moderation
 

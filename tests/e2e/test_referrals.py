@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
+from playwright.sync_api import expect
 
 from integrated_care.runtime import Runtime
 from integrated_care.settings import Settings
@@ -70,7 +71,7 @@ def test_gp_refers_to_social_prescribing_and_the_link_worker_then_sees_the_recor
     page.goto(f"{base}/referrals/new")
     page.get_by_label("Find the patient by NHS number").fill(NHS_NUMBER)
     page.get_by_role("button", name="Find patient").click()
-    assert page.get_by_text("Margaret Shaw").is_visible()
+    expect(page.get_by_text("Margaret Shaw")).to_be_visible()  # waits for the navigation
     page.get_by_label("Service").select_option(str(world.social_prescribing))
     page.get_by_label("Reason for referral").fill(
         "Widowed this year, lonely and not leaving the house; would like to meet people"
