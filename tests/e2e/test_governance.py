@@ -7,13 +7,10 @@ WCAG 2.2 AA and raise no console errors."""
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from datetime import date
 
 import pytest
-import uvicorn
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -21,7 +18,7 @@ from integrated_care.governance.models import Item, Meeting
 from integrated_care.governance.voice_models import Consultation, Question
 from integrated_care.runtime import Runtime
 from integrated_care.settings import Settings
-from tests.e2e.conftest import DEMO_PASSWORD, LiveServer, _free_port, axe_violations, sign_in
+from tests.e2e.conftest import DEMO_PASSWORD, LiveServer, axe_violations, serve, sign_in
 
 pytestmark = pytest.mark.e2e
 # The demo is dated from today, so its next meeting is still to come and its consultation open.
@@ -40,7 +37,6 @@ def board_server(db_templates, tmp_path_factory) -> Iterator[LiveServer]:
     analyst (who has no governance permission)."""
     from integrated_care.accounts.services import create_user
     from integrated_care.governance.demo import load_demo
-    from integrated_care.web.app import create_app
     from tests.conftest import _build_test_footprint
 
     url = db_templates.clone("sqlite", "footprint", _build_test_footprint)
@@ -50,20 +46,8 @@ def board_server(db_templates, tmp_path_factory) -> Iterator[LiveServer]:
         for username, role in (("secretary", "board_secretary"), ("analyst", "analyst")):
             create_user(session, username, DEMO_PASSWORD, [role], "QK1", username.title())
         load_demo(session, TODAY)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the app did not start within 20 s")
-        time.sleep(0.05)
-    yield LiveServer(f"http://127.0.0.1:{port}", runtime)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(runtime) as server:
+        yield server
 
 
 def _ids(server: LiveServer) -> dict[str, int]:

@@ -5,12 +5,9 @@ meet WCAG 2.2 AA and raise no console errors."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from playwright.sync_api import expect
 
 from integrated_care.runtime import Runtime
@@ -18,7 +15,7 @@ from integrated_care.settings import Settings
 
 # The browser fixtures come from tests/e2e/conftest.py (one Playwright per test session).
 from tests.coordination.referral_support import NHS_NUMBER, PASSWORD, World, build_world
-from tests.e2e.conftest import LiveServer, _free_port, axe_violations, sign_in
+from tests.e2e.conftest import LiveServer, axe_violations, serve, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +24,6 @@ pytestmark = pytest.mark.e2e
 def referral_server(db_templates, tmp_path_factory) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
     """A live server over the test footprint with its service directory, a GP, a link worker
     at Age UK, and one patient registered at the GP's practice."""
-    from integrated_care.web.app import create_app
     from tests.conftest import _build_test_footprint
 
     url = db_templates.clone("sqlite", "footprint", _build_test_footprint)
@@ -35,20 +31,8 @@ def referral_server(db_templates, tmp_path_factory) -> Iterator[LiveServer]:  # 
         Settings(data_dir=tmp_path_factory.mktemp("e2e-ref"), database_url=url, secret_key="k")
     )
     runtime.referral_world = build_world(runtime)  # type: ignore[attr-defined]
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the app did not start within 20 s")
-        time.sleep(0.05)
-    yield LiveServer(f"http://127.0.0.1:{port}", runtime)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(runtime) as server:
+        yield server
 
 
 def _world(server: LiveServer) -> World:
