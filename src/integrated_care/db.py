@@ -45,12 +45,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Connections kept open per process. A web worker runs store work on the FHIR API's
+# `WORKER_THREADS` threads (integrated_care.threads) and on as many of anyio's (other routes);
+# with fewer pooled connections than threads, every busy moment opened and closed "overflow"
+# connections (on SQLite each one re-running its PRAGMAs), which cost more than the reads.
+WORKER_THREADS = 12
+POOL_SIZE = 2 * WORKER_THREADS + 2
+
+
 def make_engine(url: str, **kwargs: object) -> Engine:
     """An engine for the operational store, with SQLite tuned for concurrent readers."""
     parsed = make_url(url)
+    kwargs = {"pool_size": POOL_SIZE, "max_overflow": POOL_SIZE, **kwargs}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            kwargs = {k: v for k, v in kwargs.items() if k not in ("pool_size", "max_overflow")}
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )

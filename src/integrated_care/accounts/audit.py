@@ -60,14 +60,16 @@ def _utc_iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _canonical(event: AuditEvent) -> bytes:
-    fields: dict[str, Any] = {name: getattr(event, name) for name in _HASHED_FIELDS}
-    fields["occurred_at"] = _utc_iso(event.occurred_at)
+def _canonical(event: AuditEvent | Mapping[str, Any]) -> bytes:
+    get = event.get if isinstance(event, Mapping) else lambda name: getattr(event, name)
+    fields: dict[str, Any] = {name: get(name) for name in _HASHED_FIELDS}
+    fields["occurred_at"] = _utc_iso(fields["occurred_at"])
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def compute_hash(event: AuditEvent) -> str:
-    """The hash a row should carry, given its fields and ``prev_hash``."""
+def compute_hash(event: AuditEvent | Mapping[str, Any]) -> str:
+    """The hash a row (an event, or its column values) should carry, given its fields and
+    ``prev_hash``."""
     return hashlib.sha256(_canonical(event)).hexdigest()
 
 
@@ -155,15 +157,16 @@ def record_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
     as if :func:`record_event` had been called for each in turn; they are kept only if the
     caller's transaction commits.
     """
-    written = _chained(session, events)
+    written = [AuditEvent(**row) for row in _chained(session, events)]
     if written:
         session.add_all(written)
         session.flush()
     return written
 
 
-def _chained(session: Session, events: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
-    """The events as rows chained onto the head, under the chain lock (held to commit)."""
+def _chained(session: Session, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The events as rows (column values) chained onto the head, under the chain lock (held
+    to commit). Plain dictionaries, not ORM objects: a read's audit is on every request."""
     for fields in events:
         if fields.get("outcome") not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, not {fields.get('outcome')!r}")
@@ -172,35 +175,31 @@ def _chained(session: Session, events: Sequence[Mapping[str, Any]]) -> list[Audi
     _lock_chain(session)
     last_id, last_hash = _head(session)
     when = db.utcnow()
-    written: list[AuditEvent] = []
+    written: list[dict[str, Any]] = []
     for offset, fields in enumerate(events, start=1):
         record_id = fields.get("record_id")
-        event = AuditEvent(
-            id=last_id + offset,
-            occurred_at=when,
-            actor=_clip("actor", fields.get("actor")) or "anonymous",
-            actor_organisation=_clip("actor_organisation", fields.get("organisation")),
-            action=_clip("action", fields["action"]),
-            record_type=_clip("record_type", fields.get("record_type")),
-            record_id=_clip("record_id", None if record_id is None else str(record_id)),
-            reason=fields.get("reason"),
-            outcome=fields["outcome"],
-            detail=_plain_json(fields.get("detail")),
-            client=_clip("client", fields.get("client")),
-            prev_hash=last_hash,
-        )
-        event.hash = last_hash = compute_hash(event)
-        written.append(event)
+        row = {
+            "id": last_id + offset,
+            "occurred_at": when,
+            "actor": _clip("actor", fields.get("actor")) or "anonymous",
+            "actor_organisation": _clip("actor_organisation", fields.get("organisation")),
+            "action": _clip("action", fields["action"]),
+            "record_type": _clip("record_type", fields.get("record_type")),
+            "record_id": _clip("record_id", None if record_id is None else str(record_id)),
+            "reason": fields.get("reason"),
+            "outcome": fields["outcome"],
+            "detail": _plain_json(fields.get("detail")),
+            "client": _clip("client", fields.get("client")),
+            "prev_hash": last_hash,
+        }
+        row["hash"] = last_hash = compute_hash(row)
+        written.append(row)
     return written
 
 
-_COLUMNS = tuple(column.key for column in AuditEvent.__table__.columns)
-
-
-def _insert_rows(session: Session, events: Sequence[AuditEvent]) -> None:
+def _insert_rows(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     """INSERT chained rows in one statement (executemany), without the ORM's unit of work."""
-    rows = [{name: getattr(event, name) for name in _COLUMNS} for event in events]
-    session.execute(insert(AuditEvent.__table__), rows)
+    session.execute(insert(AuditEvent.__table__), list(rows))
 
 
 def record_event_now(sessions: sessionmaker[Session], **fields: Any) -> AuditEvent:

@@ -28,8 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from anyio import to_thread
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, select
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,6 +39,7 @@ from integrated_care.accounts.audit import record_event_now
 from integrated_care.accounts.models import ApiToken, User, UserRole
 from integrated_care.accounts.policy import SESSION_COOKIE, Principal
 from integrated_care.runtime import Runtime
+from integrated_care.threads import run_blocking
 
 CSRF_COOKIE = "ics_csrf"
 CSRF_FIELD = "csrf_token"
@@ -91,16 +91,19 @@ class TokenPrincipals:
         self._known: dict[str, tuple[Principal, tuple[Any, ...], float]] = {}
         self._lock = threading.Lock()
 
-    def principal(self, session: Session, token: str) -> Principal | None:
+    def principal(self, runtime: Runtime, token: str) -> Principal | None:
         digest = services.token_digest(token)
-        facts = _token_facts(session, digest)
+        # A plain connection, not an ORM session: this runs on every API request.
+        with runtime.engine.connect() as connection:
+            facts = _token_facts(connection, digest)
         if facts is None:
             return None
         with self._lock:
             known = self._known.get(digest)
         if known is not None and known[1] == facts and time.monotonic() - known[2] < self.lifetime:
             return known[0]
-        principal = services.principal_for_token(session, token)
+        with runtime.transaction() as session:
+            principal = services.principal_for_token(session, token)
         with self._lock:
             if len(self._known) >= self.size:
                 self._known.clear()
@@ -111,9 +114,9 @@ class TokenPrincipals:
         return principal
 
 
-def _token_facts(session: Session, digest: str) -> tuple[Any, ...] | None:
+def _token_facts(connection: Connection, digest: str) -> tuple[Any, ...] | None:
     """What a token's principal depends on, or None if the token is not usable now."""
-    rows = session.connection().execute(_TOKEN_FACTS, {"digest": digest}).all()
+    rows = connection.execute(_TOKEN_FACTS, {"digest": digest}).all()
     if not rows:
         return None
     first = rows[0]
@@ -159,7 +162,7 @@ class AccountsMiddleware:
         path = request.url.path
         identity = Identity()
         if not path.startswith("/static/"):
-            identity = await to_thread.run_sync(self._identify, request)
+            identity = await run_blocking(self._identify, request)
         state = scope.setdefault("state", {})
         state.update(
             principal=identity.principal,
@@ -185,8 +188,7 @@ class AccountsMiddleware:
         authorization = request.headers.get("authorization", "")
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
-            with self.runtime.transaction() as session:
-                principal = self.tokens.principal(session, credentials.strip())
+            principal = self.tokens.principal(self.runtime, credentials.strip())
             problem = (
                 None if principal else "the API token is not valid, or has expired or been revoked"
             )

@@ -16,7 +16,6 @@ import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.exc import DataError
-from starlette.concurrency import run_in_threadpool
 
 from integrated_care.accounts.policy import bearer_scheme, cookie_scheme, current_principal
 from integrated_care.record import bundles, service, store
@@ -24,6 +23,7 @@ from integrated_care.record.access import AccessContext
 from integrated_care.record.capability import capability_statement
 from integrated_care.record.outcomes import FhirError
 from integrated_care.record.service import Caller, Reply
+from integrated_care.threads import run_blocking
 from integrated_care.web.errors import register_error_renderer
 
 FHIR_JSON = "application/fhir+json"
@@ -131,7 +131,7 @@ async def _handle(
 
 
 def _threaded(function: Callable[..., Reply], *args: Any, **kwargs: Any) -> Awaitable[Reply]:
-    return run_in_threadpool(function, *args, **kwargs)
+    return run_blocking(function, *args, **kwargs)
 
 
 def _runtime(request: Request):  # type: ignore[no-untyped-def]

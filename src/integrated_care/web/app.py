@@ -5,17 +5,29 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
-from integrated_care import __version__
+from integrated_care import __version__, db
 from integrated_care.runtime import Runtime
-from integrated_care.web import errors, pages
+from integrated_care.web import errors, pages, shortcuts
 from integrated_care.web.navigation import add_page_context
 
 STATIC_DIR = Path(__file__).parent / "static"
+
+
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    # Store work runs on worker threads, each with a pooled connection. More threads than the
+    # pool holds would open throwaway connections; more than a few per core only queue on the
+    # interpreter lock while the first request waits behind the sixteenth.
+    to_thread.current_default_thread_limiter().total_tokens = db.WORKER_THREADS
+    yield
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:
@@ -33,6 +45,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
         docs_url=None,
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.runtime = runtime
     runtime.engine  # noqa: B018 - migrate the store before the first request, not during one
@@ -82,6 +95,11 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(care_plan_routes.router)
     app.include_router(oversight_routes.router)
     app.include_router(pages.router)
+    shortcuts.install(
+        app,
+        "/fhir",
+        [caldicott_routes.router, export_routes.router, import_routes.router, record_routes.router],
+    )
     return app
 
 
