@@ -314,3 +314,28 @@ def test_everything(fhir: TestClient, data: dict) -> None:  # type: ignore[type-
     only = fhir.get("/fhir/Patient/a/$everything?_type=Condition").json()
     assert {e["resource"]["id"] for e in only["entry"]} == {"a-diabetes", "a-asthma"}
     assert fhir.get("/fhir/Patient/zz/$everything").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "pairs", "expected"),
+    [
+        ("Encounter", [("patient", "p1")], "p1"),
+        ("Encounter", [("patient", "Patient/p1"), ("date", "ge2024")], "p1"),
+        ("Patient", [("_id", "p1")], "p1"),
+        # Not one patient's record by the parameter that places a resource in it:
+        ("Encounter", [("patient", "p1,p2")], None),
+        ("Encounter", [("patient", "p1"), ("patient", "p2")], None),
+        ("Encounter", [("patient:missing", "true")], None),
+        ("Observation", [("performer", "Patient/p1")], None),
+        ("Observation", [("subject", "Patient/p1")], None),
+        ("Organization", [("_id", "RWE")], None),
+        ("Encounter", [("date", "ge2024")], None),
+    ],
+)
+def test_a_search_of_one_patients_record_is_recognised(
+    resource_type: str, pairs: list[tuple[str, str]], expected: str | None
+) -> None:
+    # run_search restricts such a search to that record alone, so only these may qualify.
+    from integrated_care.record import search
+
+    assert search.parse(resource_type, pairs).compartment_patient() == expected

@@ -67,6 +67,26 @@ class SearchRequest:
                         found.append(item)
         return found
 
+    def compartment_patient(self) -> str | None:
+        """The one patient whose record the search is confined to through the parameter that
+        defines whose record a resource is in (``Encounter?patient=X``, ``Patient?_id=X``):
+        every match is then in X's record. None for any other search."""
+        definition = definitions().resources.get(self.resource_type)
+        if definition is None or definition.compartment is None:
+            return None
+        name = "_id" if definition.compartment == "_self" else definition.compartment
+        values = [v for n, m, v in self.filters if n == name]
+        if len(values) != 1 or "," in values[0]:
+            return None
+        if any(n == name and m is not None for n, m, _v in self.filters):
+            return None
+        if name == "_id":
+            return values[0]
+        parsed = parse_reference(values[0])
+        if parsed is None:
+            return values[0] if definition.params[name].targets == ("Patient",) else None
+        return parsed[1] if parsed[0] == "Patient" else None
+
     def query_pairs(self) -> list[tuple[str, str]]:
         """The request as understood, for the Bundle's self link."""
         pairs = [(f"{n}:{m}" if m else n, v) for n, m, v in self.filters]
