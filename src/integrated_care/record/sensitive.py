@@ -20,6 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 CODES_FILE = Path(__file__).parent / "data" / "sensitive_codes.csv"
 RECORDED_BY_SYSTEM = "https://fhir.integrated-care.nhs.uk/CodeSystem/recorded-by"
 CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
@@ -126,6 +128,10 @@ def _codings(value: Any, *, skip_meta: bool = True):  # type: ignore[no-untyped-
 def categories(resource: dict[str, Any] | None) -> frozenset[str]:
     """The sensitive categories of a resource (empty when it is not sensitive)."""
     if not resource:
+        return frozenset()
+    # Every read asks; nearly every resource is not sensitive, and the test on the text finds
+    # that for far less than walking every coding.
+    if not may_be_sensitive(orjson.dumps(resource).decode()):
         return frozenset()
     found = set()
     known = code_list()
