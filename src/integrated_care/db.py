@@ -67,7 +67,10 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # No pre-ping: it cost a round trip on every checkout, and a request takes two or three.
+    # After a server restart the first query on a stale connection fails; SQLAlchemy then
+    # drops every connection in the pool made before it, so one request, not many, fails.
+    return create_engine(url, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
