@@ -157,11 +157,10 @@ def record_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
     as if :func:`record_event` had been called for each in turn; they are kept only if the
     caller's transaction commits.
     """
-    written = [AuditEvent(**row) for row in _chained(session, events)]
-    if written:
-        session.add_all(written)
-        session.flush()
-    return written
+    rows = _chained(session, events)
+    if rows:
+        _insert_rows(session, rows)  # one statement, not the ORM's unit of work per event
+    return [AuditEvent(**row) for row in rows]  # what was written (not added to the session)
 
 
 def _chained(session: Session, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -22,11 +22,13 @@ sealed resources are withheld from the page (:func:`withhold_sealed`).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -101,11 +103,35 @@ def _permission(
     return decision
 
 
-def _new_patient(session: Session, patient_id: str) -> bool:
+def _new_patient(session: Session, principal: Principal, patient_id: str) -> bool:
     # A new patient, or the record of a patient not stored yet (a transaction creating a
     # patient and their record together; a read that will answer 404): nothing to protect.
+    memo = _memo(session, principal)
+    if memo is not None:
+        return not memo.fact(session, "stored", patient_id)
     stored = select(R.id).where(R.resource_type == "Patient", R.id == patient_id)
     return session.execute(stored).first() is None
+
+
+def _is_registered(session: Session, principal: Principal, patient_id: str) -> bool:
+    memo = _memo(session, principal)
+    if memo is not None:
+        return bool(memo.fact(session, "registered", patient_id))
+    return relationships.is_registered(session, principal, patient_id)
+
+
+def _preferences(session: Session, principal: Principal, patient_id: str) -> consent.Preferences:
+    memo = _memo(session, principal)
+    if memo is not None:
+        return memo.fact(session, "preferences", patient_id)  # type: ignore[no-any-return]
+    return consent.preferences(session, patient_id)
+
+
+def _basis(session: Session, principal: Principal, patient_id: str) -> str | None:
+    memo = _memo(session, principal)
+    if memo is not None:
+        return memo.fact(session, "basis", patient_id)  # type: ignore[no-any-return]
+    return relationships.relationship_basis(session, principal, patient_id, except_registered=True)
 
 
 def _relationship(
@@ -116,14 +142,8 @@ def _relationship(
     context: AccessContext | None,
 ) -> Decision:
     """May the principal, not registering the patient, open this patient's record at all?"""
-    dissent = consent.preferences(session, patient_id).dissent
-    basis = (
-        None
-        if dissent
-        else relationships.relationship_basis(
-            session, principal, patient_id, except_registered=True
-        )
-    )
+    dissent = _preferences(session, principal, patient_id).dissent
+    basis = None if dissent else _basis(session, principal, patient_id)
     if basis:
         return Decision(True, f"care relationship: {basis}")
     if break_glass.active(session, principal.username, patient_id) is not None:
@@ -156,14 +176,10 @@ def sealed_refusal(
     recorder = sensitive.recorded_by(resource)
     if recorder == principal.organisation_code:
         return None
-    if (
-        recorder is None
-        and patient_id
-        and relationships.is_registered(session, principal, patient_id)
-    ):
+    if recorder is None and patient_id and _is_registered(session, principal, patient_id):
         return None  # not stamped (e.g. bulk-loaded): the registered practice holds it
     if patient_id:
-        shared = consent.preferences(session, patient_id).shared_categories
+        shared = _preferences(session, principal, patient_id).shared_categories
         if categories <= shared:
             return None
     return Decision(
@@ -192,9 +208,9 @@ def authorise(
     decision = _permission(principal, interaction, resource_type, patient_id, resource, resource_id)
     if not decision.allowed or session is None or not patient_id:
         return decision
-    if relationships.is_registered(session, principal, patient_id):
+    if _is_registered(session, principal, patient_id):
         related = Decision(True, "the patient is registered at your organisation")
-    elif _new_patient(session, patient_id):
+    elif _new_patient(session, principal, patient_id):
         return decision
     else:
         related = _relationship(session, principal, interaction, patient_id, context)
@@ -211,6 +227,97 @@ def authorise(
         if sealed is not None:
             return sealed
     return Decision(True, f"{decision.reason}; {related.reason}")
+
+
+# --- a transaction bundle's memo of access facts -----------------------------------------------
+
+_MEMO = "integrated_care.record.access.memo"
+# Resource types every memo'd fact may be read from, whatever the relationship sources:
+# registration (Patient, and Organization for the ODS code), a stored patient, consent.
+ACCESS_TYPES = frozenset({"Patient", "Organization", "Consent"})
+
+
+class AccessMemo:
+    """The per-patient facts the rules look up (registered at the caller's organisation?
+    stored? consent and dissent? related, by which source?), remembered through one
+    transaction bundle for its caller, so a bundle of many entries for the same patients asks
+    once, and for all of the bundle's patients in one query per fact.
+
+    Valid only inside the bundle's one database transaction (which holds the write lock), and
+    only until the bundle itself writes a resource of a type the facts are read from
+    (:attr:`types_read`; every type when a relationship source reads the record without
+    saying which): :meth:`wrote` then forgets them all, so later entries see earlier
+    entries' writes. Break-glass is not remembered: it is asked for each time."""
+
+    def __init__(self, principal: Principal, patient_ids: Iterable[str]) -> None:
+        self.principal = principal
+        self.patients = set(patient_ids)
+        read = relationships.resource_types_read(principal)
+        self.types_read: frozenset[str] | None = None if read is None else read | ACCESS_TYPES
+        self._facts: dict[str, dict[str, Any]] = {}
+
+    def wrote(self, resource_type: str) -> None:
+        """The bundle wrote a `resource_type`: forget what it may have changed."""
+        if self.types_read is None or resource_type in self.types_read:
+            self._facts.clear()
+
+    def fact(self, session: Session, kind: str, patient_id: str) -> Any:
+        known = self._facts.setdefault(kind, {})
+        if patient_id not in known:
+            wanted = {p for p in self.patients if p not in known} | {patient_id}
+            known.update(_LOOKUPS[kind](session, self.principal, wanted))
+        return known[patient_id]
+
+
+def _stored_patients(session: Session, _principal: Principal, ids: set[str]) -> dict[str, bool]:
+    ordered = sorted(ids)
+    found: set[str] = set()
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        found.update(session.scalars(_STORED_AMONG, {"ids": chunk}))
+    return {p: p in found for p in ids}
+
+
+_STORED_AMONG = select(R.id).where(
+    R.resource_type == "Patient", R.id.in_(bindparam("ids", expanding=True))
+)
+
+
+def _registered_facts(session: Session, principal: Principal, ids: set[str]) -> dict[str, bool]:
+    registered = relationships.registered_among(session, principal, ids)
+    return {p: p in registered for p in ids}
+
+
+_LOOKUPS: dict[str, Callable[[Session, Principal, set[str]], dict[str, Any]]] = {
+    "stored": _stored_patients,
+    "registered": _registered_facts,
+    "preferences": lambda session, _principal, ids: consent.preferences_among(session, ids),
+    "basis": lambda session, principal, ids: relationships.bases_among(
+        session, principal, ids, except_registered=True
+    ),
+}
+
+
+@contextmanager
+def remembering(
+    session: Session, principal: Principal | None, patient_ids: Iterable[str]
+) -> Iterator[AccessMemo | None]:
+    """Within the block, :func:`authorise` for `principal` in `session` remembers per-patient
+    facts (see :class:`AccessMemo`); the caller tells the memo of each write it makes."""
+    if principal is None:
+        yield None
+        return
+    memo = AccessMemo(principal, patient_ids)
+    session.info[_MEMO] = memo
+    try:
+        yield memo
+    finally:
+        session.info.pop(_MEMO, None)
+
+
+def _memo(session: Session, principal: Principal) -> AccessMemo | None:
+    memo = session.info.get(_MEMO)
+    return memo if memo is not None and memo.principal == principal else None
 
 
 # --- searches ---------------------------------------------------------------------------------
@@ -308,16 +415,23 @@ def run_search(session: Session, principal: Principal, request: Any) -> Any:
     of other patients withheld from the page (the total then counts only what was withheld
     on this page).
 
-    A search confined to one patient whom the principal may see (``Encounter?patient=X``, the
-    usual case) is restricted by that patient first, so the organisation's whole list of
+    A search of one patient's record whom the principal may see (``Encounter?patient=X``, the
+    usual case) is restricted to that record alone; one confined to a patient by another
+    reference is restricted by that patient first, so the organisation's whole list of
     related patients is consulted only for matches outside X's compartment. When the page is
     not full the total is known without counting."""
     from integrated_care.record import search
 
-    restriction = visible_condition(principal)
-    confined = request.patient_ids()
-    if len(confined) == 1 and may_see(session, principal, confined[0]):
-        restriction = or_(R.patient_id == confined[0], restriction)
+    own = request.compartment_patient()
+    if own is not None and may_see(session, principal, own):
+        # Every match is in X's record: nothing else to restrict (and a statement this small
+        # is far cheaper to run than one carrying the organisation's whole visibility rule).
+        restriction: ColumnElement[bool] = R.patient_id == own
+    else:
+        restriction = visible_condition(principal)
+        confined = request.patient_ids()
+        if len(confined) == 1 and may_see(session, principal, confined[0]):
+            restriction = or_(R.patient_id == confined[0], restriction)
     query = search.matching(session, request).where(restriction)
     matches: list[Any] = []
     if request.count > 0:

@@ -10,6 +10,7 @@ A batch runs each entry on its own and reports each entry's outcome.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -17,7 +18,8 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 from sqlalchemy.orm import Session
 
-from integrated_care.record import search, service, store
+from integrated_care.record import access, search, service, store
+from integrated_care.record.extract import compartment_patient
 from integrated_care.record.outcomes import FhirError, Issue
 from integrated_care.record.service import Audit, Caller, Reply
 from integrated_care.runtime import Runtime
@@ -235,6 +237,44 @@ def _run_entry(session: Session, caller: Caller, entry: Entry) -> tuple[Reply, A
     return service.search_in(session, caller, entry.resource_type, entry.query)
 
 
+def _patient_of(entry: Entry) -> str | None:
+    """The patient whose record the entry is in, when its request says (for the access memo:
+    a guess that only decides which patients' facts are looked up together)."""
+    if entry.resource_type == "Patient" and entry.resource_id:
+        return entry.resource_id
+    if not isinstance(entry.resource, dict):
+        return None
+    try:
+        return compartment_patient(entry.resource_type, entry.resource_id or "", entry.resource)
+    except Exception:  # a malformed resource fails in its own entry, later
+        return None
+
+
+def _run_in_order(
+    session: Session, caller: Caller, entries: list[Entry]
+) -> Iterator[tuple[Entry, Reply, Audit]]:
+    """Run the entries in FHIR's order, each seeing what those before it wrote.
+
+    The access rules remember per-patient facts through the bundle (access.remembering), told
+    of each write so they forget what it may change; new resources of types the rules never
+    read are inserted together (store.deferring_inserts), flushed before any entry but a
+    create and before anything reads the current rows."""
+    patients = {p for p in map(_patient_of, entries) if p}
+    with access.remembering(session, caller.principal, patients) as memo:
+        immediate = memo.types_read if memo is not None else None
+        with store.deferring_inserts(session, immediate=immediate):
+            for entry in sorted(entries, key=lambda e: (METHOD_ORDER[e.method], e.index)):
+                if entry.method != "POST":
+                    store.flush_inserts(session)
+                try:
+                    reply, audit = _run_entry(session, caller, entry)
+                except FhirError as error:
+                    raise _at_entry(error, entry) from error
+                if memo is not None and entry.method != "GET":
+                    memo.wrote(entry.resource_type)
+                yield entry, reply, audit
+
+
 def transaction(runtime: Runtime, caller: Caller, bundle: dict[str, Any]) -> Reply:
     """Every entry, or none of them."""
 
@@ -248,11 +288,7 @@ def transaction(runtime: Runtime, caller: Caller, bundle: dict[str, Any]) -> Rep
                 entry.resource = _rewrite(entry.resource, mapping)
         results: dict[int, Reply] = {}
         audits: list[Audit] = []
-        for entry in sorted(entries, key=lambda e: (METHOD_ORDER[e.method], e.index)):
-            try:
-                reply, audit = _run_entry(session, caller, entry)
-            except FhirError as error:
-                raise _at_entry(error, entry) from error
+        for entry, reply, audit in _run_in_order(session, caller, entries):
             audit.detail["bundle"] = "transaction"
             results[entry.index] = reply
             audits.append(audit)

@@ -19,16 +19,23 @@ the PCN's MDT caseload (:func:`pcn_of` gives a practice's PCN from the footprint
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import Select, bindparam, func, literal, select, union, union_all
+from sqlalchemy import Select, Table, bindparam, func, literal, select, union, union_all
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter, ColumnElement
 
 from integrated_care.accounts.policy import Principal
-from integrated_care.record.models import SearchReference, SearchToken
+from integrated_care.record.models import (
+    RecordResource,
+    SearchDate,
+    SearchReference,
+    SearchString,
+    SearchToken,
+)
 
 ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 OPEN_EPISODE = ("planned", "waitlist", "active", "onhold")
@@ -236,6 +243,120 @@ _REGISTERED = (
     .where(F.resource_id == bindparam("patient_id"))
     .limit(1)
 )
+
+
+# --- many patients at once (a transaction bundle's access memo, access.AccessMemo) ------------
+
+
+def registered_among(
+    session: Session, principal: Principal, patient_ids: Iterable[str]
+) -> set[str]:
+    """Which of these patients :func:`is_registered` answers True for: one query per 500."""
+    found: set[str] = set()
+    for chunk in _chunks(patient_ids):
+        rows = session.connection().execute(
+            _REGISTERED_AMONG, {"ods_code": principal.organisation_code, "patient_ids": chunk}
+        )
+        found.update(r[0] for r in rows)
+    return found
+
+
+_REGISTERED_AMONG = _referring_to_organisation(
+    "Patient", ("general-practitioner", "organization"), bindparam("ods_code")
+).where(F.resource_id.in_(bindparam("patient_ids", expanding=True)))
+
+
+def bases_among(
+    session: Session,
+    principal: Principal,
+    patient_ids: Iterable[str],
+    *,
+    except_registered: bool = False,
+) -> dict[str, str | None]:
+    """:func:`relationship_basis` of each of these patients (the first source, in registration
+    order, that relates them; None when none does): one query per source per 500 patients."""
+    ids = sorted(set(patient_ids))
+    bases: dict[str, str | None] = dict.fromkeys(ids)
+    for name, among in _among_checks(principal, tuple(_sources), except_registered):
+        for chunk in _chunks(p for p in ids if bases[p] is None):
+            for (patient_id,) in session.connection().execute(among, {"ids": chunk}):
+                if patient_id in bases and bases[patient_id] is None:
+                    bases[patient_id] = name
+    return bases
+
+
+@lru_cache(maxsize=1024)
+def _among_checks(
+    principal: Principal, among: tuple[Source, ...], except_registered: bool
+) -> list[tuple[str, Select]]:
+    """(name, statement) of each source for :func:`bases_among`, built once per principal (as
+    :func:`_basis_check`), the patients an expanding parameter."""
+    checks = []
+    for source in among:
+        if except_registered and source.patients is registered:
+            continue
+        query = source.patients(principal)
+        if query is None:
+            continue
+        found = query.subquery()
+        checks.append(
+            (
+                source.name,
+                select(found.c[0]).where(found.c[0].in_(bindparam("ids", expanding=True))),
+            )
+        )
+    return checks
+
+
+def _chunks(values: Iterable[str], size: int = 500) -> Iterator[list[str]]:
+    ordered = sorted(set(values))
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
+
+
+def resource_types_read(principal: Principal) -> frozenset[str] | None:
+    """The FHIR resource types whose stored rows the relationship sources read for this
+    principal (the ``resource_type`` values their SELECTs compare with), or None when a source
+    reads the record's tables without naming the type: then any write may change a relationship.
+    A source that reads only other tables (the MDT caseload) adds nothing: a FHIR write cannot
+    change it."""
+    return _types_read(principal, tuple(_sources))
+
+
+@lru_cache(maxsize=1024)
+def _types_read(principal: Principal, among: tuple[Source, ...]) -> frozenset[str] | None:
+    # Cached like _basis_check: walking the sources' statements costs more than a bundle entry.
+    found: set[str] = set()
+    for source in among:
+        query = source.patients(principal)
+        if query is None:
+            continue
+        named, record_tables = _types_named(query)
+        if record_tables and not named:
+            return None
+        found |= named
+    return frozenset(found)
+
+
+_RECORD_TABLES = frozenset(
+    t.__table__.name
+    for t in (RecordResource, SearchReference, SearchToken, SearchString, SearchDate)
+)
+
+
+def _types_named(query: Select) -> tuple[set[str], bool]:
+    """(resource types compared with a ``resource_type`` column, whether a record table is read)."""
+    named: set[str] = set()
+    record_tables = False
+    for element in visitors.iterate(query):
+        if isinstance(element, Table) and element.name in _RECORD_TABLES:
+            record_tables = True
+        elif isinstance(element, BinaryExpression):
+            left, right = element.left, element.right
+            if getattr(left, "name", None) == "resource_type" and isinstance(right, BindParameter):
+                values = right.value if isinstance(right.value, list | tuple) else [right.value]
+                named.update(str(v) for v in values)
+    return named, record_tables
 
 
 def pcn_of(session: Session, practice_code: str) -> str | None:
