@@ -357,14 +357,13 @@ def _visible_condition(principal: Principal, column: Any) -> ColumnElement[bool]
 def may_see(session: Session, principal: Principal, patient_id: str) -> bool:
     """:func:`visible_condition` for one patient, by a few indexed lookups: registered at the
     principal's organisation, related to it without dissent, or break-glass in force."""
-    if relationships.is_registered(session, principal, patient_id):
+    if _is_registered(session, principal, patient_id):
         return True
     if break_glass.active(session, principal.username, patient_id) is not None:
         return True
-    if consent.preferences(session, patient_id).dissent:
+    if _preferences(session, principal, patient_id).dissent:
         return False
-    basis = relationships.relationship_basis(session, principal, patient_id, except_registered=True)
-    return basis is not None
+    return _basis(session, principal, patient_id) is not None
 
 
 def visible_patients(session: Session, principal: Principal, patient_ids: set[str]) -> set[str]:

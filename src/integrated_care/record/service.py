@@ -24,7 +24,13 @@ from sqlalchemy.orm import Session
 from integrated_care.accounts.audit import record_event, record_events, record_events_committed
 from integrated_care.accounts.policy import Principal
 from integrated_care.record import search, store
-from integrated_care.record.access import AccessContext, authorise, run_search, withhold
+from integrated_care.record.access import (
+    AccessContext,
+    authorise,
+    remembering,
+    run_search,
+    withhold,
+)
 from integrated_care.record.extract import compartment_patient, date_range
 from integrated_care.record.models import RecordResource
 from integrated_care.record.outcomes import FhirError, Issue, operation_outcome
@@ -331,10 +337,16 @@ def search_in(
 ) -> tuple[Reply, Audit]:
     request = search.parse(resource_type, pairs, strict=caller.strict)
     patients = request.patient_ids()
-    check(
-        session, caller, "search-type", resource_type, patients[0] if len(patients) == 1 else None
-    )
-    result = run_search(session, caller.principal, request)  # type: ignore[arg-type]
+    # The check and the search ask the same facts of the same patient: look them up once.
+    with remembering(session, caller.principal, patients):
+        check(
+            session,
+            caller,
+            "search-type",
+            resource_type,
+            patients[0] if len(patients) == 1 else None,
+        )
+        result = run_search(session, caller.principal, request)  # type: ignore[arg-type]
     bundle = {
         "resourceType": "Bundle",
         "type": "searchset",
