@@ -398,14 +398,8 @@ def _split(value: str) -> list[str]:
 def matching(session: Session, request: SearchRequest) -> Select:
     """SELECT of the resources that match (not yet sorted or paged)."""
     query = select(R).where(R.resource_type == request.resource_type, R.deleted.is_(False))
-    own = request.compartment_patient()
     driving = _patient_filter(request)
     for position, (name, modifier, value) in enumerate(request.filters):
-        if own is not None and modifier is None and _is_compartment_param(request, name):
-            # The record's own column says whose record a resource is in: the same matches
-            # as the reference index gives, from an indexed column, for a smaller statement.
-            query = query.where(R.patient_id == own)
-            continue
         per_resource = driving is not None and position != driving
         query = query.where(
             _condition(
@@ -413,15 +407,6 @@ def matching(session: Session, request: SearchRequest) -> Select:
             )
         )
     return query
-
-
-def _is_compartment_param(request: SearchRequest, name: str) -> bool:
-    definition = definitions().resources.get(request.resource_type)
-    return (
-        definition is not None
-        and definition.compartment not in (None, "_self")
-        and (name == definition.compartment)
-    )
 
 
 def _patient_filter(request: SearchRequest) -> int | None:
