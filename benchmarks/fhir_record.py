@@ -1,8 +1,8 @@
 """Throughput of the shared care record (FHIR R4 server): bulk load, reads, searches, ingest.
 
     uv run --frozen python benchmarks/fhir_record.py [--people 20000] [--extract DIR]
-        [--scope pcn|place|all] [--clients 8] [--reads 4000] [--searches 2000]
-        [--bundles 20] [--bundle-size 100] [--postgres URL]
+        [--scope pcn|place|all] [--builders 2] [--load-only] [--clients 8] [--reads 4000]
+        [--searches 2000] [--bundles 20] [--bundle-size 100] [--postgres URL]
 
 1. Builds a synthetic ICS extract (or uses --extract, e.g. a demo's data/extract folder) and
    loads its shared care record into a fresh store through the direct bulk path
@@ -44,7 +44,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from integrated_care.accounts import services
-from integrated_care.record.loader import Scope, default_pcn, load_record
+from integrated_care.record.loader import BUILDERS, Scope, default_pcn, load_record
 from integrated_care.record.models import RecordResource, SearchToken
 from integrated_care.runtime import Runtime
 from integrated_care.settings import Settings
@@ -297,11 +297,11 @@ def _busiest_practice(runtime: Runtime) -> str:
     return max(counts, key=lambda c: counts[c])
 
 
-def _bulk_load(runtime: Runtime, extract: Path, scope: Scope) -> None:
+def _bulk_load(runtime: Runtime, extract: Path, scope: Scope, builders: int = BUILDERS) -> None:
     """The record of `scope` through the direct bulk path (indexes and audit included), with
-    the CPU each side used: this process writes, a worker process builds the rows."""
+    the CPU each side used: this process writes, `builders` worker processes build the rows."""
     before = os.times()
-    result = load_record(runtime, extract, scope)
+    result = load_record(runtime, extract, scope, builders=builders)
     after = os.times()
     writer = after.user + after.system - before.user - before.system
     builder = (
@@ -313,9 +313,10 @@ def _bulk_load(runtime: Runtime, extract: Path, scope: Scope) -> None:
         f"{result.seconds:.1f} s = {result.per_second:,.0f} resources/s wall clock "
         f"(indexes built at the end: {result.index_seconds:.1f} s)\n"
         f"  CPU: writing process {writer:.1f} s ({result.resources / max(writer, 1e-9):,.0f} "
-        f"resources per CPU-second), building process {builder:.1f} s "
+        f"resources per CPU-second), building processes ({builders}) {builder:.1f} s "
         f"({result.resources / max(builder, 1e-9):,.0f} per CPU-second); the database server's "
-        "own CPU (PostgreSQL) is not counted"
+        "own CPU (PostgreSQL) is not counted; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
 
 
@@ -327,7 +328,10 @@ def bench_backend(label: str, database_url: str, extract: Path, scope: Scope, ar
             Settings(data_dir=Path(tmp), database_url=database_url, secret_key=secret)
         )
         runtime.engine  # noqa: B018 - migrates
-        _bulk_load(runtime, extract, scope)
+        _bulk_load(runtime, extract, scope, args.builders)
+        if args.load_only:
+            runtime.engine.dispose()
+            return
         practice = _busiest_practice(runtime)
         with runtime.transaction() as session:
             services.create_user(
@@ -468,6 +472,10 @@ def main() -> None:
     parser.add_argument("--extract", type=Path, help="use this input-layer extract folder")
     parser.add_argument("--scope", choices=("pcn", "place", "all"), default="pcn")
     parser.add_argument("--code", help="PCN or place code (default: the default PCN)")
+    parser.add_argument(
+        "--builders", type=int, default=BUILDERS, help="record builder processes of the load"
+    )
+    parser.add_argument("--load-only", action="store_true", help="the bulk load only")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--reads", type=int, default=4000)
     parser.add_argument("--searches", type=int, default=2000)

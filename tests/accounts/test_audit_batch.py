@@ -42,7 +42,7 @@ def test_a_batch_continues_the_chain_in_order(session: Session) -> None:
     assert [r.id for r in rows] == [1, 2, 3, 4, 5, 6, 7]
     assert [r.action for r in rows] == ["before", *["record.bulk-load"] * 5, "after"]
     assert [r.record_id for r in rows[1:6]] == ["0", "1", "2", "3", "4"]
-    assert [w.id for w in written] == [2, 3, 4, 5, 6]
+    assert [w["id"] for w in written] == [2, 3, 4, 5, 6]
     # Each row's prev_hash is the hash of the row before, and each hash is its own content's.
     previous = GENESIS_HASH
     for row in rows:

@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, insert, select, text
@@ -54,6 +55,7 @@ _HASHED_FIELDS = (
 )
 
 
+@lru_cache(maxsize=64)  # a batch's events share one stamp
 def _utc_iso(value: datetime) -> str:
     # SQLite hands datetimes back naive; every stamp this module writes is UTC.
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -149,7 +151,7 @@ def record_event(
     return event
 
 
-def record_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
+def record_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Append several events in the caller's transaction under one chain lock and one flush.
 
     Each item takes the keyword arguments of :func:`record_event`. The events get consecutive
@@ -160,7 +162,7 @@ def record_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
     rows = _chained(session, events)
     if rows:
         _insert_rows(session, rows)  # one statement, not the ORM's unit of work per event
-    return [AuditEvent(**row) for row in rows]  # what was written (not added to the session)
+    return rows  # the column values written (a transaction bundle audits every entry)
 
 
 def _chained(session: Session, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

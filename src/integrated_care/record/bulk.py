@@ -214,13 +214,40 @@ def create_indexes(session: Session) -> int:
     """Create whichever deferrable indexes are missing; returns how many."""
     missing = missing_indexes(session)
     connection = session.connection()
+    sqlite = connection.dialect.name == "sqlite"
     if missing and connection.dialect.name == "postgresql":
         connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
-    elif missing and connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("PRAGMA threads = 2")  # sort with a helper thread
-    for index in missing:
-        index.create(connection)
+    elif missing and sqlite:
+        for pragma in _SQLITE_INDEX_BUILD:
+            connection.exec_driver_sql(f"PRAGMA {pragma}")
+    try:
+        for index in missing:
+            index.create(connection)
+    finally:
+        if missing and sqlite:  # the pooled connection goes back to its everyday settings
+            for pragma in _SQLITE_EVERYDAY:
+                connection.exec_driver_sql(f"PRAGMA {pragma}")
     return len(missing)
+
+
+# Building an index sorts every row of its table: the sorter keeps up to cache_size of it in
+# memory per sorted run (SQLite caps a run at 512 MB), spills further runs to temporary storage
+# and merges them with helper threads. The whole-ICS token table is ~600 MB of sort keys, so
+# with the bulk cache (256 MB) the sort spilled to files; in memory it saved ~12% of the CPU of
+# building that index (25 s -> 22 s measured at 106,000 patients). mmap reads the table's pages
+# without copying them through read().
+_SQLITE_INDEX_BUILD = (
+    "threads = 2",
+    f"cache_size = -{4 * SQLITE_CACHE_KIB}",
+    "temp_store = MEMORY",
+    "mmap_size = 2147418112",
+)
+_SQLITE_EVERYDAY = (
+    "threads = 0",
+    f"cache_size = -{SQLITE_CACHE_KIB}",
+    "temp_store = DEFAULT",
+    "mmap_size = 0",
+)
 
 
 def audit_batch(

@@ -129,21 +129,25 @@ def _rewrite(value: Any, mapping: dict[str, str]) -> Any:
     return value
 
 
-def _conditional_references(value: Any, found: set[str]) -> set[str]:
+def _references(value: Any, found: set[str]) -> set[str]:
+    """Every Reference.reference string in `value` (what `_rewrite` would look up)."""
     if isinstance(value, dict):
         for key, item in value.items():
-            if key == "reference" and isinstance(item, str) and _CONDITIONAL.match(item):
+            if key == "reference" and isinstance(item, str):
                 found.add(item)
             else:
-                _conditional_references(item, found)
+                _references(item, found)
     elif isinstance(value, list):
         for item in value:
-            _conditional_references(item, found)
+            _references(item, found)
     return found
 
 
-def _resolve_ids(session: Session, caller: Caller, entries: list[Entry]) -> dict[str, str]:
-    """fullUrl / conditional reference -> Type/id, assigning ids to new resources."""
+def _resolve_ids(
+    session: Session, caller: Caller, entries: list[Entry], references: set[str]
+) -> dict[str, str]:
+    """fullUrl / conditional reference -> Type/id, assigning ids to new resources
+    (`references`: every reference in the entries' resources)."""
     mapping: dict[str, str] = {}
     for entry in entries:
         if entry.method == "POST":
@@ -167,12 +171,10 @@ def _resolve_ids(session: Session, caller: Caller, entries: list[Entry]) -> dict
                 entry.resource_id = store.new_id()
         if entry.full_url and entry.resource_id and entry.method in ("POST", "PUT"):
             mapping[entry.full_url] = f"{entry.resource_type}/{entry.resource_id}"
-    references: set[str] = set()
-    for entry in entries:
-        _conditional_references(entry.resource, references)
     for reference in sorted(references):
         match = _CONDITIONAL.match(reference)
-        assert match is not None
+        if match is None:
+            continue
         found = search.find_ids(session, match["type"], parse_qsl(match["query"]))
         if len(found) != 1:
             raise FhirError.of(
@@ -282,9 +284,12 @@ def transaction(runtime: Runtime, caller: Caller, bundle: dict[str, Any]) -> Rep
         entries = _entries(bundle, "transaction")
         if any(e.method in ("POST", "PUT", "DELETE") for e in entries):
             store.take_write_lock(session)
-        mapping = _resolve_ids(session, caller, entries)
-        for entry in entries:
-            if entry.resource is not None:
+        # One walk finds each resource's references; only those that hold one the mapping
+        # replaces are rewritten (a copy), the rest are used as they came.
+        held = [_references(e.resource, set()) for e in entries]
+        mapping = _resolve_ids(session, caller, entries, set().union(*held))
+        for entry, references in zip(entries, held, strict=True):
+            if entry.resource is not None and not references.isdisjoint(mapping):
                 entry.resource = _rewrite(entry.resource, mapping)
         results: dict[int, Reply] = {}
         audits: list[Audit] = []

@@ -38,7 +38,7 @@ import traceback
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -144,7 +144,10 @@ def _text(value: str) -> str:
 class Extracts:
     """The extracts of the patients in scope, staged in DuckDB and read a chunk at a time."""
 
-    def __init__(self, folder: Path, scope: Scope, chunk_patients: int) -> None:
+    def __init__(
+        self, folder: Path, scope: Scope, chunk_patients: int, part: tuple[int, int] = (0, 1)
+    ) -> None:
+        """`part` (k, n): stage only the rows of chunks k, k + n, ... (builder k of n)."""
         import duckdb
 
         self.folder = folder
@@ -179,6 +182,7 @@ class Extracts:
                 f"""CREATE TEMP TABLE s_{table} AS
                 SELECT s.chunk, t.patient_id, {selected}
                 FROM {_source(folder, table)} t JOIN scope s USING (patient_id)
+                WHERE s.chunk % {int(part[1])} = {int(part[0])}
                 ORDER BY s.chunk, t.patient_id, {order}"""
             )
         self.chunks = self.con.execute("SELECT coalesce(max(chunk) + 1, 0) FROM scope").fetchone()[
@@ -705,24 +709,48 @@ class _Plan:
     patients_per_batch: int
     chunk_patients: int
     dialect: str
+    part: tuple[int, int] = (0, 1)  # (k, n): this builder makes chunks k, k + n, ...
 
 
 def _produce(plan: _Plan) -> Iterator[tuple[str, Any]]:
-    """The load's messages, in order: ``("start", (patients in scope, organisation rows))``,
-    then ``("batch", (patient ids, store.Rows))`` per batch of patients: every row of their
-    records, encoded for the database and ready to insert."""
-    extracts = Extracts(plan.folder, plan.scope, plan.chunk_patients)
+    """One builder's messages, in order: ``("start", (patients in scope, organisation rows,
+    chunks))``, then for each chunk of its part (`plan.part`) ``("batch", (patient ids,
+    store.Rows))`` per batch of patients (every row of their records, encoded for the database
+    and ready to insert) and ``("chunk", number)`` at the chunk's end."""
+    extracts = Extracts(plan.folder, plan.scope, plan.chunk_patients, plan.part)
     try:
         organisations = extracts.organisations()
-        yield "start", (extracts.patients, organisations)
+        yield "start", (extracts.patients, organisations, extracts.chunks)
         builder = Builder(plan.secret, {o[0]: o[1] for o in organisations})
-        for number in range(extracts.chunks):
+        part, parts = plan.part
+        for number in range(part, extracts.chunks, parts):
             people, rows = extracts.chunk(number)
             for start in range(0, len(people), plan.patients_per_batch):
                 batch = people[start : start + plan.patients_per_batch]
                 yield "batch", _batch_rows(builder, batch, rows, plan.dialect)
+            yield "chunk", number
     finally:
         extracts.close()
+
+
+def _in_order(parts: list[Iterator[tuple[str, Any]]]) -> Iterator[tuple[str, Any]]:
+    """The builders' messages merged in the order one builder would send them: the first
+    builder's start, then chunk after chunk (chunk c comes from builder c mod n), so the
+    store gets the same rows in the same order however many builders made them."""
+    starts = [next(part) for part in parts]
+    if any(kind != "start" for kind, _ in starts):
+        raise RuntimeError("a record builder did not start with its scope")
+    patients, organisations, chunks = starts[0][1]
+    yield "start", (patients, organisations)
+    for number in range(chunks):
+        for kind, payload in parts[number % len(parts)]:
+            if kind == "chunk":
+                if payload != number:
+                    raise RuntimeError(f"a record builder sent chunk {payload}, not {number}")
+                break
+            yield kind, payload
+        else:
+            raise RuntimeError(f"a record builder stopped before chunk {number} was complete")
 
 
 def _batch_rows(
@@ -768,47 +796,63 @@ def _worker(plan: _Plan, queue: Any, stop: Any) -> None:
 
 
 @contextmanager
-def _messages(plan: _Plan, *, parallel: bool) -> Iterator[Iterator[tuple[str, Any]]]:
-    """`_produce`'s messages: from a worker process when `parallel` (building the resources
-    there while this process writes), else built here."""
-    if not parallel:
+def _messages(plan: _Plan, *, builders: int) -> Iterator[Iterator[tuple[str, Any]]]:
+    """The load's messages (`_produce`'s, merged by `_in_order`): from `builders` worker
+    processes (building the resources there while this process writes), or built here when
+    `builders` is 0."""
+    if builders < 1:
         with closing(_produce(plan)) as messages:
-            yield messages
+            yield _in_order([messages])
         return
     context = multiprocessing.get_context("fork")
-    queue = context.Queue(maxsize=2)
     stop = context.Event()
-    worker = context.Process(target=_worker, args=(plan, queue, stop), daemon=True)
-    worker.start()
-
-    def received() -> Iterator[tuple[str, Any]]:
-        while True:
-            try:
-                kind, payload = queue.get(timeout=1)
-            except Empty:
-                if not worker.is_alive():
-                    raise RuntimeError(
-                        f"the record builder stopped unexpectedly (exit code {worker.exitcode})"
-                    ) from None
-                continue
-            if kind == "done":
-                return
-            if kind == "error":
-                raise payload
-            yield kind, payload
-
+    workers: list[tuple[Any, Any]] = []
     try:
-        yield received()
+        for part in range(builders):
+            queue = context.Queue(maxsize=2)
+            worker = context.Process(
+                target=_worker,
+                args=(replace(plan, part=(part, builders)), queue, stop),
+                daemon=True,
+            )
+            worker.start()
+            workers.append((worker, queue))
+        yield _in_order([_received(worker, queue) for worker, queue in workers])
     finally:
         stop.set()
-        deadline = time.monotonic() + 30
-        while worker.is_alive() and time.monotonic() < deadline:
-            with suppress(Empty):  # drain, so the worker is never blocked handing over a batch
-                queue.get(timeout=0.1)
-        if worker.is_alive():
-            worker.terminate()
-        worker.join()
-        queue.close()
+        for worker, queue in workers:
+            _finish(worker, queue)
+
+
+def _received(worker: Any, queue: Any) -> Iterator[tuple[str, Any]]:
+    """The messages of one builder process until it is done; its error raised here."""
+    while True:
+        try:
+            kind, payload = queue.get(timeout=1)
+        except Empty:
+            if not worker.is_alive():
+                raise RuntimeError(
+                    f"the record builder stopped unexpectedly (exit code {worker.exitcode})"
+                ) from None
+            continue
+        if kind == "done":
+            return
+        if kind == "error":
+            raise payload
+        yield kind, payload
+
+
+def _finish(worker: Any, queue: Any) -> None:
+    """Wait for a builder process told to stop, draining its queue so it is never blocked
+    handing over a batch."""
+    deadline = time.monotonic() + 30
+    while worker.is_alive() and time.monotonic() < deadline:
+        with suppress(Empty):
+            queue.get(timeout=0.1)
+    if worker.is_alive():
+        worker.terminate()
+    worker.join()
+    queue.close()
 
 
 def _stored(session: Any, resource_type: str, ids: list[str]) -> set[str]:
@@ -825,6 +869,11 @@ def _stored(session: Any, resource_type: str, ids: list[str]) -> set[str]:
     return found
 
 
+# Builder processes of a parallel load. Two, even on two CPUs: building costs the more CPU
+# and this process waits for the database part of its time (commits, page writes).
+BUILDERS = 2
+
+
 def load_record(
     runtime: Runtime,
     folder: Path,
@@ -836,6 +885,7 @@ def load_record(
     progress: Callable[[int, int, int], None] | None = None,
     actor: str = ACTOR,
     parallel: bool | None = None,
+    builders: int = BUILDERS,
     defer_indexes: bool | None = None,
 ) -> LoadResult:
     """Load the record of everyone in `scope` from the extracts in `folder`.
@@ -843,8 +893,8 @@ def load_record(
     One database transaction and one audit event per `patients_per_batch` patients, so a
     failure leaves whole patients only; `on_batch(session, patient_ids)` runs inside each
     transaction before it commits. `progress(resources, patients, patients_in_scope)` after
-    each batch. Resources are built in a worker process while this one writes (`parallel`;
-    by default when there is more than one CPU).
+    each batch. Resources are built in `builders` worker processes while this one writes
+    (`parallel`; by default when there is more than one CPU).
 
     `defer_indexes` drops the store's secondary indexes for the load and builds them again at
     the end (by default for a load at least as large as the record already stored, or when an
@@ -868,7 +918,7 @@ def load_record(
     in_scope = 0
     deferred = False
     try:
-        with _messages(plan, parallel=parallel) as messages:
+        with _messages(plan, builders=builders if parallel else 0) as messages:
             for kind, payload in messages:
                 if kind == "start":
                     in_scope, organisations = payload
