@@ -12,6 +12,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+try:  # POSIX only: elsewhere writers simply wait on SQLite's own lock
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
@@ -80,6 +85,38 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+@contextmanager
+def writer_turn(engine: Engine | None) -> Iterator[None]:
+    """Wait, asleep in the kernel, for this process's turn to write an SQLite file that other
+    processes also write (the web workers' audit group commits); nothing for other stores.
+
+    SQLite makes a writer that finds the file locked sleep 1, 2, 5, 10... ms between tries,
+    so with two workers appending audit batches each often slept long after the other had
+    committed: reads by id ran at 375/s with 40% of two cores idle. An exclusive flock on a
+    file beside the database wakes the next writer the moment the lock is let go."""
+    lock_path = _writer_lock_path(engine)
+    if lock_path is None:
+        yield
+        return
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _writer_lock_path(engine: Engine | None) -> str | None:
+    if engine is None or fcntl is None:
+        return None
+    url = engine.url
+    if url.get_backend_name() != "sqlite":
+        return None
+    if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
+        return None
+    return f"{url.database}.writer-lock"
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

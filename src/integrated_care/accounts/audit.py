@@ -238,6 +238,7 @@ class GroupCommit:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._engine = sessions.kw.get("bind")
         self._lock = threading.Lock()
         self._queue: list[_Waiting] = []
         self._writing = False
@@ -271,7 +272,7 @@ class GroupCommit:
         with self._lock:
             batch, self._queue = self._queue, []
         try:
-            with db.transaction(self._sessions) as session:
+            with db.writer_turn(self._engine), db.transaction(self._sessions) as session:
                 events = [fields for waiting in batch for fields in waiting.events]
                 _insert_rows(session, _chained(session, events))
         except BaseException as exc:  # every caller in the batch learns its append failed
