@@ -7,6 +7,7 @@ schema a test sees is the schema production gets.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -89,23 +90,30 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 
 @contextmanager
 def writer_turn(engine: Engine | None) -> Iterator[None]:
-    """Wait, asleep in the kernel, for this process's turn to write an SQLite file that other
-    processes also write (the web workers' audit group commits); nothing for other stores.
+    """Wait, asleep in the kernel, for this thread's turn to write an SQLite file that other
+    threads and processes also write (record writes, the web workers' audit group commits);
+    nothing for other stores.
 
     SQLite makes a writer that finds the file locked sleep 1, 2, 5, 10... ms between tries,
     so with two workers appending audit batches each often slept long after the other had
     committed: reads by id ran at 375/s with 40% of two cores idle. An exclusive flock on a
     file beside the database wakes the next writer the moment the lock is let go."""
     lock_path = _writer_lock_path(engine)
-    if lock_path is None:
+    held = getattr(_turns, "held", set())
+    if lock_path is None or lock_path in held:  # re-entered by the thread that holds it
         yield
         return
     with open(lock_path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        _turns.held = held | {lock_path}
         try:
             yield
         finally:
+            _turns.held = held
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_turns = threading.local()  # the lock files this thread holds (flock is per open file)
 
 
 def _writer_lock_path(engine: Engine | None) -> str | None:
