@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Select, Table, bindparam, func, literal, select, union, union_all
 from sqlalchemy.orm import Session, aliased
@@ -204,6 +205,20 @@ def relationship_basis(
     return None if first is None else names[first]
 
 
+def _source_subqueries(
+    principal: Principal, among: tuple[Source, ...], except_registered: bool
+) -> list[tuple[str, Any]]:
+    """(name, subquery of patient ids) of each source that applies to the principal."""
+    found = []
+    for source in among:
+        if except_registered and source.patients is registered:
+            continue
+        query = source.patients(principal)
+        if query is not None:
+            found.append((source.name, query.subquery()))
+    return found
+
+
 @lru_cache(maxsize=1024)
 def _basis_check(
     principal: Principal, among: tuple[Source, ...], except_registered: bool
@@ -212,16 +227,10 @@ def _basis_check(
     (so SQLAlchemy compiles it once), the patient a parameter; with the sources' names."""
     names: list[str] = []
     checks = []
-    for source in among:
-        if except_registered and source.patients is registered:
-            continue
-        query = source.patients(principal)
-        if query is None:
-            continue
-        found = query.subquery()
+    for name, found in _source_subqueries(principal, among, except_registered):
         hit = select(found.c[0]).where(found.c[0] == bindparam("patient_id")).exists()
         checks.append(select(literal(len(names)).label("source")).where(hit))
-        names.append(source.name)
+        names.append(name)
     if not checks:
         return None
     hits = union_all(*checks).subquery()
@@ -292,16 +301,10 @@ def _among_checks(
     """(name, statement) of each source for :func:`bases_among`, built once per principal (as
     :func:`_basis_check`), the patients an expanding parameter."""
     checks = []
-    for source in among:
-        if except_registered and source.patients is registered:
-            continue
-        query = source.patients(principal)
-        if query is None:
-            continue
-        found = query.subquery()
+    for name, found in _source_subqueries(principal, among, except_registered):
         checks.append(
             (
-                source.name,
+                name,
                 select(found.c[0]).where(found.c[0].in_(bindparam("ids", expanding=True))),
             )
         )
