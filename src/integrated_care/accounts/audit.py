@@ -15,13 +15,14 @@ import hashlib
 import json
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Connection, func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrated_care import db
@@ -88,8 +89,8 @@ def _clip(name: str, value: str | None) -> str | None:
     return value[: _LIMITS[name]].replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL
 
 
-def _lock_chain(session: Session) -> None:
-    connection = session.connection()
+def _lock_chain(session: Session | Connection) -> None:
+    connection = session.connection() if isinstance(session, Session) else session
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_CHAIN_LOCK})
     elif connection.dialect.name == "sqlite":
@@ -103,9 +104,11 @@ def _lock_chain(session: Session) -> None:
 _HEAD = select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
 
 
-def _head(session: Session) -> tuple[int, str]:
-    session.flush()  # what autoflush would do before an ORM query
-    row = session.connection().execute(_HEAD).first()
+def _head(session: Session | Connection) -> tuple[int, str]:
+    if isinstance(session, Session):
+        session.flush()  # what autoflush would do before an ORM query
+        session = session.connection()
+    row = session.execute(_HEAD).first()
     return (row.id, row.hash) if row else (0, GENESIS_HASH)
 
 
@@ -165,7 +168,9 @@ def record_events(session: Session, events: Sequence[Mapping[str, Any]]) -> list
     return rows  # the column values written (a transaction bundle audits every entry)
 
 
-def _chained(session: Session, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _chained(
+    session: Session | Connection, events: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
     """The events as rows (column values) chained onto the head, under the chain lock (held
     to commit). Plain dictionaries, not ORM objects: a read's audit is on every request."""
     for fields in events:
@@ -198,7 +203,7 @@ def _chained(session: Session, events: Sequence[Mapping[str, Any]]) -> list[dict
     return written
 
 
-def _insert_rows(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+def _insert_rows(session: Session | Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """INSERT chained rows in one statement (executemany), without the ORM's unit of work."""
     session.execute(insert(AuditEvent.__table__), list(rows))
 
@@ -268,13 +273,24 @@ class GroupCommit:
         if me.error is not None:
             raise me.error
 
+    @contextmanager
+    def _transaction(self) -> Iterator[Session | Connection]:
+        # A plain connection, not an ORM session, when the store is known: a batch is written
+        # for every few reads, and the session's set-up and unit of work cost more than the rows.
+        if self._engine is None:
+            with db.transaction(self._sessions) as session:
+                yield session
+        else:
+            with self._engine.begin() as connection:
+                yield connection
+
     def _write_next_batch(self) -> None:
         with self._lock:
             batch, self._queue = self._queue, []
         try:
-            with db.writer_turn(self._engine), db.transaction(self._sessions) as session:
+            with db.writer_turn(self._engine), self._transaction() as connection:
                 events = [fields for waiting in batch for fields in waiting.events]
-                _insert_rows(session, _chained(session, events))
+                _insert_rows(connection, _chained(connection, events))
         except BaseException as exc:  # every caller in the batch learns its append failed
             for waiting in batch:
                 waiting.error = exc

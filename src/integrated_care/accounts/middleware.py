@@ -38,6 +38,7 @@ from integrated_care.accounts import services, sessions
 from integrated_care.accounts.audit import record_event_now
 from integrated_care.accounts.models import ApiToken, User, UserRole
 from integrated_care.accounts.policy import SESSION_COOKIE, Principal
+from integrated_care.prepared import PreparedQuery
 from integrated_care.runtime import Runtime
 from integrated_care.threads import run_blocking
 
@@ -116,7 +117,7 @@ class TokenPrincipals:
 
 def _token_facts(connection: Connection, digest: str) -> tuple[Any, ...] | None:
     """What a token's principal depends on, or None if the token is not usable now."""
-    rows = connection.execute(_TOKEN_FACTS, {"digest": digest}).all()
+    rows = _TOKEN_FACTS.rows(connection, {"digest": digest})
     if not rows:
         return None
     first = rows[0]
@@ -128,8 +129,8 @@ def _token_facts(connection: Connection, digest: str) -> tuple[Any, ...] | None:
     return (first.id, first.organisation_code, roles, tuple(first.scopes or ()))
 
 
-# Built once: SQLAlchemy then compiles it once, and each use only binds the digest.
-_TOKEN_FACTS = (
+# Prepared once: every API request runs it.
+_TOKEN_FACTS = PreparedQuery(
     select(
         ApiToken.revoked_at,
         ApiToken.expires_at,

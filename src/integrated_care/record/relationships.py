@@ -30,6 +30,7 @@ from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, ColumnElement
 
 from integrated_care.accounts.policy import Principal
+from integrated_care.prepared import PreparedQuery
 from integrated_care.record.models import (
     RecordResource,
     SearchDate,
@@ -239,13 +240,13 @@ def _basis_check(
 
 def is_registered(session: Session, principal: Principal, patient_id: str) -> bool:
     """Is the patient registered at (or managed by) the principal's organisation?"""
-    found = session.connection().execute(
-        _REGISTERED, {"ods_code": principal.organisation_code, "patient_id": patient_id}
+    found = _REGISTERED.first(
+        session.connection(), {"ods_code": principal.organisation_code, "patient_id": patient_id}
     )
-    return found.first() is not None
+    return found is not None
 
 
-_REGISTERED = (
+_REGISTERED = PreparedQuery(  # every read of a patient's record asks it
     _referring_to_organisation(
         "Patient", ("general-practitioner", "organization"), bindparam("ods_code")
     )

@@ -39,6 +39,7 @@ from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.orm import Session
 
 from integrated_care import db
+from integrated_care.prepared import PreparedQuery
 from integrated_care.record.extract import compartment_patient, index_tuples
 from integrated_care.record.models import (
     RecordResource,
@@ -176,15 +177,16 @@ def current(session: Session, resource_type: str, resource_id: str, *, lock: boo
     session.flush()  # what the ORM's autoflush would do before a query
     flush_inserts(session)
     query = _CURRENT_ROW_LOCKED if lock else _CURRENT_ROW
-    return session.connection().execute(query, {"type": resource_type, "id": resource_id}).first()
+    return query.first(session.connection(), {"type": resource_type, "id": resource_id})
 
 
-# Built once, with bound parameters: the read of every FHIR interaction runs it, and building
-# and cache-keying a new statement each time cost more than running it.
-_CURRENT_ROW = select(_CURRENT).where(
+# Prepared once: the read of every FHIR interaction runs it, and building, cache-keying and
+# executing it through SQLAlchemy's full path each time cost more than running it.
+_CURRENT_SELECT = select(_CURRENT).where(
     _CURRENT.c.resource_type == bindparam("type"), _CURRENT.c.id == bindparam("id")
 )
-_CURRENT_ROW_LOCKED = _CURRENT_ROW.with_for_update()
+_CURRENT_ROW = PreparedQuery(_CURRENT_SELECT)
+_CURRENT_ROW_LOCKED = PreparedQuery(_CURRENT_SELECT.with_for_update())
 
 
 def read(session: Session, resource_type: str, resource_id: str) -> Version:

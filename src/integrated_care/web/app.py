@@ -46,6 +46,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         lifespan=_lifespan,
+        # FastAPI's own OpenTelemetry hooks ask the global providers on every request; the
+        # platform does not export traces, metrics or logs through them.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     runtime.engine  # noqa: B018 - migrate the store before the first request, not during one
