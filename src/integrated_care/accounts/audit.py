@@ -219,6 +219,33 @@ def record_event_now(sessions: sessionmaker[Session], **fields: Any) -> AuditEve
         return record_event(session, **fields)
 
 
+def check_outcomes(events: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse events whose outcome is not one of :data:`OUTCOMES`."""
+    for fields in events:
+        if fields.get("outcome") not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, not {fields.get('outcome')!r}")
+
+
+def append_batch(sessions: sessionmaker[Session], events: Sequence[Mapping[str, Any]]) -> None:
+    """Append `events` in one transaction of their own, committed before returning: a group
+    commit's batch. On SQLite the web workers take turns (``db.writer_turn``)."""
+    engine = sessions.kw.get("bind")
+    with db.writer_turn(engine), _batch_transaction(sessions, engine) as connection:
+        _insert_rows(connection, _chained(connection, events))
+
+
+@contextmanager
+def _batch_transaction(sessions: sessionmaker[Session], engine: Any) -> Iterator[Any]:
+    # A plain connection, not an ORM session, when the store is known: a batch is written
+    # for every few reads, and the session's set-up and unit of work cost more than the rows.
+    if engine is None:
+        with db.transaction(sessions) as session:
+            yield session
+    else:
+        with engine.begin() as connection:
+            yield connection
+
+
 @dataclass
 class _Waiting:
     """One caller's events in the group-commit queue, and how their append ended."""
@@ -243,18 +270,13 @@ class GroupCommit:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
-        self._engine = sessions.kw.get("bind")
         self._lock = threading.Lock()
         self._queue: list[_Waiting] = []
         self._writing = False
 
     def append(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Append `events` (keyword arguments of :func:`record_event`); return once committed."""
-        for fields in events:
-            if fields.get("outcome") not in OUTCOMES:
-                raise ValueError(
-                    f"outcome must be one of {OUTCOMES}, not {fields.get('outcome')!r}"
-                )
+        check_outcomes(events)
         if not events:
             return
         me = _Waiting(events)
@@ -273,24 +295,11 @@ class GroupCommit:
         if me.error is not None:
             raise me.error
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Session | Connection]:
-        # A plain connection, not an ORM session, when the store is known: a batch is written
-        # for every few reads, and the session's set-up and unit of work cost more than the rows.
-        if self._engine is None:
-            with db.transaction(self._sessions) as session:
-                yield session
-        else:
-            with self._engine.begin() as connection:
-                yield connection
-
     def _write_next_batch(self) -> None:
         with self._lock:
             batch, self._queue = self._queue, []
         try:
-            with db.writer_turn(self._engine), self._transaction() as connection:
-                events = [fields for waiting in batch for fields in waiting.events]
-                _insert_rows(connection, _chained(connection, events))
+            append_batch(self._sessions, [e for waiting in batch for e in waiting.events])
         except BaseException as exc:  # every caller in the batch learns its append failed
             for waiting in batch:
                 waiting.error = exc

@@ -40,7 +40,7 @@ from integrated_care.accounts.models import ApiToken, User, UserRole
 from integrated_care.accounts.policy import SESSION_COOKIE, Principal
 from integrated_care.prepared import PreparedQuery
 from integrated_care.runtime import Runtime
-from integrated_care.threads import run_blocking
+from integrated_care.threads import run_blocking, runs_inline
 
 CSRF_COOKIE = "ics_csrf"
 CSRF_FIELD = "csrf_token"
@@ -162,7 +162,11 @@ class AccountsMiddleware:
         request = Request(scope)
         path = request.url.path
         identity = Identity()
-        if not path.startswith("/static/"):
+        if path.startswith("/static/"):
+            pass
+        elif runs_inline(self.runtime) and _bearer(request):
+            identity = self._identify(request)  # one indexed query (see TokenPrincipals)
+        else:
             identity = await run_blocking(self._identify, request)
         state = scope.setdefault("state", {})
         state.update(
@@ -278,6 +282,10 @@ class AccountsMiddleware:
             await send(message)
 
         return decorated
+
+
+def _bearer(request: Request) -> bool:
+    return request.headers.get("authorization", "")[:7].lower() == "bearer "
 
 
 def cookie_header(name: str, value: str, max_age: int, secure: bool) -> str:

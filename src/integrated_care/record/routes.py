@@ -17,13 +17,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.exc import DataError
 
+from integrated_care.accounts.audit_writer import audit_writer
 from integrated_care.accounts.policy import bearer_scheme, cookie_scheme, current_principal
 from integrated_care.record import bundles, service, store
 from integrated_care.record.access import AccessContext
 from integrated_care.record.capability import capability_statement
 from integrated_care.record.outcomes import FhirError
 from integrated_care.record.service import Caller, Reply
-from integrated_care.threads import run_blocking
+from integrated_care.runtime import Runtime
+from integrated_care.threads import run_blocking, runs_inline
 from integrated_care.web.errors import register_error_renderer
 
 FHIR_JSON = "application/fhir+json"
@@ -134,6 +136,17 @@ def _threaded(function: Callable[..., Reply], *args: Any, **kwargs: Any) -> Awai
     return run_blocking(function, *args, **kwargs)
 
 
+async def _reading(function: Callable[..., Reply], runtime: Runtime, *args: Any) -> Reply:
+    """A read or search (`function(runtime, caller, ...)` taking `audit_later`): on the event
+    loop when the store is embedded (its audit events committed by the process's audit
+    writer before the answer goes out), on a store thread otherwise."""
+    if not runs_inline(runtime):
+        return await _threaded(function, runtime, *args)
+    reply = function(runtime, *args, audit_later=True)
+    await audit_writer(runtime.sessions).append(reply.audit_events)
+    return reply
+
+
 def _runtime(request: Request):  # type: ignore[no-untyped-def]
     return request.app.state.runtime
 
@@ -209,7 +222,7 @@ async def vread(
 ) -> Response:
     return await _handle(
         request,
-        lambda c: _threaded(
+        lambda c: _reading(
             service.read, _runtime(request), c, resource_type, resource_id, version_id
         ),
     )
@@ -237,7 +250,7 @@ async def instance_history(request: Request, resource_type: str, resource_id: st
 )
 async def read(request: Request, resource_type: str, resource_id: str) -> Response:
     return await _handle(
-        request, lambda c: _threaded(service.read, _runtime(request), c, resource_type, resource_id)
+        request, lambda c: _reading(service.read, _runtime(request), c, resource_type, resource_id)
     )
 
 
@@ -286,7 +299,7 @@ async def search_get(request: Request, resource_type: str) -> Response:
     pairs = request.query_params.multi_items()
     return await _handle(
         request,
-        lambda c: _threaded(service.search_type, _runtime(request), c, resource_type, pairs),
+        lambda c: _reading(service.search_type, _runtime(request), c, resource_type, pairs),
     )
 
 

@@ -61,6 +61,9 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     last_modified: str | None = None  # FHIR instant, for a bundle entry's response
+    # A read's audit events, when the caller commits them itself before answering (run()'s
+    # `audit_later`): the event loop's audit writer.
+    audit_events: list[dict[str, Any]] = field(default_factory=list)
 
     def content(self) -> bytes:
         if self.body is None:
@@ -110,7 +113,13 @@ class AccessRefused(FhirError):
 
 
 def run(
-    runtime: Runtime, caller: Caller, audit: Audit, work: Work, *, reading: bool = False
+    runtime: Runtime,
+    caller: Caller,
+    audit: Audit,
+    work: Work,
+    *,
+    reading: bool = False,
+    audit_later: bool = False,
 ) -> Reply:
     """Do `work` in one transaction and audit it; on failure, roll back and audit the failure
     (or refusal) on its own.
@@ -118,7 +127,9 @@ def run(
     A write (`reading` false) stores its audit events in its own transaction. A read's work
     stores nothing itself (bar a break-glass, audited with it), so its events are appended
     after it through the group commit: a read then never takes the audit chain's lock (the
-    store's write lock on SQLite) while holding its own transaction."""
+    store's write lock on SQLite) while holding its own transaction. With `audit_later`, a
+    successful read's events are left in ``Reply.audit_events`` instead, for the caller to
+    commit before it answers."""
     try:
         with runtime.transaction() as session:
             reply, audits = work(session)
@@ -126,7 +137,9 @@ def run(
             if not reading:
                 # One chain lock and one flush for all of them (a transaction bundle has many).
                 record_events(session, events)
-        if reading:
+        if reading and audit_later:
+            reply.audit_events = events
+        elif reading:
             record_events_committed(runtime.sessions, events)
         return reply
     except FhirError as error:
@@ -321,15 +334,18 @@ def read(
     resource_type: str,
     resource_id: str,
     version_id: str | None = None,
+    *,
+    audit_later: bool = False,
 ) -> Reply:
-    """GET [type]/[id] and GET [type]/[id]/_history/[vid]."""
+    """GET [type]/[id] and GET [type]/[id]/_history/[vid] (`audit_later`: see :func:`run`)."""
     action = "record.vread" if version_id else "record.read"
 
     def work(session: Session) -> tuple[Reply, list[Audit]]:
         reply, audit = read_in(session, caller, resource_type, resource_id, version_id)
         return reply, [audit]
 
-    return run(runtime, caller, Audit(action, resource_type, resource_id), work, reading=True)
+    audit = Audit(action, resource_type, resource_id)
+    return run(runtime, caller, audit, work, reading=True, audit_later=audit_later)
 
 
 def search_in(
@@ -379,15 +395,21 @@ def search_in(
 
 
 def search_type(
-    runtime: Runtime, caller: Caller, resource_type: str, pairs: Sequence[tuple[str, str]]
+    runtime: Runtime,
+    caller: Caller,
+    resource_type: str,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    audit_later: bool = False,
 ) -> Reply:
-    """GET [type]?params (and POST [type]/_search)."""
+    """GET [type]?params (and POST [type]/_search) (`audit_later`: see :func:`run`)."""
 
     def work(session: Session) -> tuple[Reply, list[Audit]]:
         reply, audit = search_in(session, caller, resource_type, pairs)
         return reply, [audit]
 
-    return run(runtime, caller, Audit("record.search", resource_type), work, reading=True)
+    audit = Audit("record.search", resource_type)
+    return run(runtime, caller, audit, work, reading=True, audit_later=audit_later)
 
 
 def create_in(
