@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 from sqlalchemy import func, select, text
@@ -121,3 +122,29 @@ def test_an_unknown_outcome_is_refused_before_anything_is_queued(engine: Engine)
     with pytest.raises(ValueError, match="outcome"):
         asyncio.run(writer.append([{**_event(1), "outcome": "maybe"}]))
     assert _count(engine) == 0
+
+
+def test_the_writer_checkpoints_the_sqlite_wal_in_the_background(
+    engine: Engine, monkeypatch
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("a write-ahead log to checkpoint is SQLite's")
+    with engine.connect() as connection:
+        pages = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
+    assert pages == db.AUTOCHECKPOINT_PAGES  # commits leave the copying to the writers' thread
+    monkeypatch.setattr(writer_module, "CHECKPOINT_SECONDS", 0.0)
+    writer = AuditWriter(db.session_factory(engine))
+
+    async def some() -> None:
+        await asyncio.gather(*(writer.append([_event(n)]) for n in range(10)))
+
+    asyncio.run(some())
+    # The writer starts the checkpoint just after it has answered the requests.
+    deadline = time.monotonic() + 30
+    while writer._checkpointer is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert writer._checkpointer is not None
+    writer._checkpointer.join(timeout=30)
+    with engine.connect() as connection:
+        busy, logged, copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+    assert busy == 0 and logged == copied  # everything written is in the database file
