@@ -136,11 +136,13 @@ def _threaded(function: Callable[..., Reply], *args: Any, **kwargs: Any) -> Awai
     return run_blocking(function, *args, **kwargs)
 
 
-async def _reading(function: Callable[..., Reply], runtime: Runtime, *args: Any) -> Reply:
+async def _reading(
+    function: Callable[..., Reply], runtime: Runtime, *args: Any, short: bool = True
+) -> Reply:
     """A read or search (`function(runtime, caller, ...)` taking `audit_later`): on the event
-    loop when the store is embedded (its audit events committed by the process's audit
-    writer before the answer goes out), on a store thread otherwise."""
-    if not runs_inline(runtime):
+    loop when the store is embedded and the work is `short` (its audit events committed by
+    the process's audit writer before the answer goes out), on a store thread otherwise."""
+    if not (short and runs_inline(runtime)):
         return await _threaded(function, runtime, *args)
     reply = function(runtime, *args, audit_later=True)
     await audit_writer(runtime.sessions).append(reply.audit_events)
@@ -297,10 +299,18 @@ async def delete(request: Request, resource_type: str, resource_id: str) -> Resp
 @router.get("/{resource_type}", summary="Search", openapi_extra={"security": SECURITY})
 async def search_get(request: Request, resource_type: str) -> Response:
     pairs = request.query_params.multi_items()
+    # A search confined to one patient or to ids is short; another (every Observation with a
+    # code, say) could hold the event loop, and every other request of this worker, too long.
+    short = any(name.split(":")[0] in CONFINING for name, _value in pairs)
     return await _handle(
         request,
-        lambda c: _reading(service.search_type, _runtime(request), c, resource_type, pairs),
+        lambda c: _reading(
+            service.search_type, _runtime(request), c, resource_type, pairs, short=short
+        ),
     )
+
+
+CONFINING = frozenset({"patient", "subject", "_id"})
 
 
 @router.post(
