@@ -32,6 +32,25 @@ def _event(n: int) -> dict:
     }
 
 
+def _run(coroutine):  # type: ignore[no-untyped-def]
+    """asyncio.run on a thread of its own, as a server's event loop would be: this process's
+    main thread may already run a loop (Playwright's, in a browser-test session)."""
+    result: list = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(coroutine))
+        except BaseException as exc:  # handed back to the test's thread
+            result.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
+
+
 def _count(engine: Engine) -> int:
     with engine.connect() as connection:
         return connection.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
@@ -54,7 +73,7 @@ def test_each_append_returns_only_once_its_events_are_committed(engine: Engine) 
     async def many() -> None:
         await asyncio.gather(*(request(n) for n in range(60)))
 
-    asyncio.run(many())
+    _run(many())
     assert seen_after == [1] * 60
     assert _count(engine) == 60
     with db.transaction(sessions) as session:
@@ -76,7 +95,7 @@ def test_requests_arriving_together_share_commits(engine: Engine, monkeypatch) -
     async def many() -> None:
         await asyncio.gather(*(writer.append([_event(n)]) for n in range(40)))
 
-    asyncio.run(many())
+    _run(many())
     assert sum(batches) == 40
     assert len(batches) < 40  # gathered, not one commit per request
 
@@ -90,7 +109,7 @@ def test_appends_from_two_event_loops_keep_one_chain(engine: Engine) -> None:
         async def many() -> None:
             await asyncio.gather(*(writer.append([_event(n)]) for n in range(first, first + 30)))
 
-        asyncio.run(many())
+        _run(many())
 
     threads = [threading.Thread(target=loop, args=(k * 100,)) for k in range(2)]
     for t in threads:
@@ -112,7 +131,7 @@ def test_a_failed_commit_is_raised_to_every_waiting_request(engine: Engine) -> N
             *(writer.append([_event(n)]) for n in range(5)), return_exceptions=True
         )
 
-    outcomes = asyncio.run(many())
+    outcomes = _run(many())
     assert len(outcomes) == 5
     assert all(isinstance(o, Exception) for o in outcomes)
 
@@ -120,7 +139,7 @@ def test_a_failed_commit_is_raised_to_every_waiting_request(engine: Engine) -> N
 def test_an_unknown_outcome_is_refused_before_anything_is_queued(engine: Engine) -> None:
     writer = AuditWriter(db.session_factory(engine))
     with pytest.raises(ValueError, match="outcome"):
-        asyncio.run(writer.append([{**_event(1), "outcome": "maybe"}]))
+        _run(writer.append([{**_event(1), "outcome": "maybe"}]))
     assert _count(engine) == 0
 
 
@@ -138,7 +157,7 @@ def test_the_writer_checkpoints_the_sqlite_wal_in_the_background(
     async def some() -> None:
         await asyncio.gather(*(writer.append([_event(n)]) for n in range(10)))
 
-    asyncio.run(some())
+    _run(some())
     # The writer starts the checkpoint just after it has answered the requests.
     deadline = time.monotonic() + 30
     while writer._checkpointer is None and time.monotonic() < deadline:
