@@ -387,16 +387,21 @@ def bench_store(label: str, data_dir: Path, database_url: str, args: Any) -> Non
         f"({', '.join(f'{t} {n:,}' for t, n in sorted(counts.items()))})"
     )
     practice = _busiest_practice(runtime)
+    token = clinician_token(runtime, practice)
+    _patients, gets = _reads_and_searches(runtime, practice, args)
+    runtime.engine.dispose()
+    with served(data_dir, database_url, secret, args.workers) as base:
+        _drive_reads_and_searches(base, token, gets, args)
+
+
+def clinician_token(runtime: Runtime, practice: str) -> str:
+    """An API token (record:read) of a new clinician user at `practice`."""
     username = f"bench-{secrets.token_hex(4)}"
     with runtime.transaction() as session:
         services.create_user(
             session, username, "a-long-enough-password", ["clinician"], practice, "Benchmark"
         )
-        token = services.create_token(session, username, ["record:read"])
-    _patients, gets = _reads_and_searches(runtime, practice, args)
-    runtime.engine.dispose()
-    with served(data_dir, database_url, secret, args.workers) as base:
-        _drive_reads_and_searches(base, token, gets, args)
+        return services.create_token(session, username, ["record:read"])
 
 
 def _reads_and_searches(

@@ -15,7 +15,6 @@ disturbed) and the single-thread requests/s that CPU allows.
 from __future__ import annotations
 
 import argparse
-import secrets
 import sys
 import time
 from pathlib import Path
@@ -24,9 +23,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fhir_record import _busiest_practice, _reads_and_searches
+from fhir_record import _busiest_practice, _reads_and_searches, clinician_token
 
-from integrated_care.accounts import services
 from integrated_care.accounts.middleware import TokenPrincipals
 from integrated_care.record import service
 from integrated_care.runtime import Runtime
@@ -69,12 +67,7 @@ def main() -> None:
     settings = Settings(data_dir=args.data_dir, database_url=args.store)
     runtime = Runtime(settings)
     practice = _busiest_practice(runtime)
-    username = f"bench-{secrets.token_hex(4)}"
-    with runtime.transaction() as session:
-        services.create_user(
-            session, username, "a-long-enough-password", ["clinician"], practice, "Benchmark"
-        )
-        token = services.create_token(session, username, ["record:read"])
+    token = clinician_token(runtime, practice)
     _patients, gets = _reads_and_searches(runtime, practice, args)
     print(f"{args.store}: a clinician of {practice}; best of {args.rounds} rounds, one thread")
     for name, paths in gets.items():

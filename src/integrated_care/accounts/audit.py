@@ -15,12 +15,12 @@ import hashlib
 import json
 import threading
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,6 +29,7 @@ from integrated_care import db
 from integrated_care.accounts.models import AuditEvent
 
 GENESIS_HASH = "0" * 64
+T = TypeVar("T")
 OUTCOMES = ("success", "denied", "failure")
 # An arbitrary, fixed 64-bit key for pg_advisory_xact_lock: "the audit chain head".
 _PG_CHAIN_LOCK = 0x1C5_A0D1_7C4A1
@@ -314,19 +315,25 @@ class GroupCommit:
                 self._writing = False
 
 
-_group_commits: weakref.WeakKeyDictionary[sessionmaker[Session], GroupCommit] = (
-    weakref.WeakKeyDictionary()
-)
-_group_commits_lock = threading.Lock()
+class PerStore(Generic[T]):
+    """One `make(sessions)` per store (session factory) and process, made on first use."""
+
+    def __init__(self, make: Callable[[sessionmaker[Session]], T]) -> None:
+        self._make = make
+        self._found: weakref.WeakKeyDictionary[sessionmaker[Session], T] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    def __call__(self, sessions: sessionmaker[Session]) -> T:
+        with self._lock:
+            found = self._found.get(sessions)
+            if found is None:
+                found = self._found[sessions] = self._make(sessions)
+            return found
 
 
-def group_commit(sessions: sessionmaker[Session]) -> GroupCommit:
-    """The group commit of the store `sessions` opens (one per session factory)."""
-    with _group_commits_lock:
-        found = _group_commits.get(sessions)
-        if found is None:
-            found = _group_commits[sessions] = GroupCommit(sessions)
-        return found
+group_commit = PerStore(GroupCommit)  # the group commit of the store a session factory opens
 
 
 def record_events_committed(

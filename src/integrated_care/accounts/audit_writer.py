@@ -14,14 +14,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrated_care import db
-from integrated_care.accounts.audit import append_batch, check_outcomes
+from integrated_care.accounts.audit import PerStore, append_batch, check_outcomes
 
 IDLE_SECONDS = 10.0
 GATHER_SECONDS = 0.002
@@ -109,16 +108,4 @@ def _settle(waiting: list[asyncio.Future[None]], error: BaseException | None) ->
             committed.set_exception(error)
 
 
-_writers: weakref.WeakKeyDictionary[sessionmaker[Session], AuditWriter] = (
-    weakref.WeakKeyDictionary()
-)
-_writers_lock = threading.Lock()
-
-
-def audit_writer(sessions: sessionmaker[Session]) -> AuditWriter:
-    """The audit writer of the store `sessions` opens (one per session factory and process)."""
-    with _writers_lock:
-        found = _writers.get(sessions)
-        if found is None:
-            found = _writers[sessions] = AuditWriter(sessions)
-        return found
+audit_writer = PerStore(AuditWriter)  # the audit writer of the store a session factory opens
