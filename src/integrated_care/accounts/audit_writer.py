@@ -92,10 +92,11 @@ class AuditWriter:
         if engine is None or busy or now - self._checkpointed < CHECKPOINT_SECONDS:
             return
         self._checkpointed = now
-        self._checkpointer = threading.Thread(
+        checkpointer = threading.Thread(
             target=db.checkpoint, args=(engine,), name="ics-checkpoint", daemon=True
         )
-        self._checkpointer.start()
+        checkpointer.start()
+        self._checkpointer = checkpointer  # seen by others only once started
 
 
 def _settle(waiting: list[asyncio.Future[None]], error: BaseException | None) -> None:
