@@ -25,10 +25,14 @@ METHODS = ("get", "put", "post", "patch", "delete")
 
 
 def _operations() -> list[tuple[str, str]]:
-    """Every (METHOD, path) in the OpenAPI document (building it touches no database)."""
-    where = Path(tempfile.gettempdir()) / "ics-openapi-operations"
-    settings = Settings(data_dir=where, database_url=f"sqlite:///{where}/unused.db", secret_key="-")
-    document = create_app(Runtime(settings)).openapi()
+    """Every (METHOD, path) in the OpenAPI document, from an app on a store of its own: each
+    pytest-xdist worker collects this module at the same time, and two apps migrating one
+    shared file raced ("table finance_contract already exists")."""
+    with tempfile.TemporaryDirectory(prefix="ics-openapi-") as folder:
+        where = Path(folder)
+        url = f"sqlite:///{where}/unused.db"
+        settings = Settings(data_dir=where, database_url=url, secret_key="-")
+        document = create_app(Runtime(settings)).openapi()
     return [
         (method.upper(), path)
         for path, item in document["paths"].items()
