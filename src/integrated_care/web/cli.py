@@ -24,16 +24,16 @@ def serve_app(runtime: Runtime, host: str, port: int, workers: int = 0) -> None:
     console.print(f"[bold green]integrated-care is running:[/] open http://{host}:{port}/")
     options = {"host": host, "port": port, "log_level": "warning", "proxy_headers": False}
     if workers == 1:
-        from integrated_care.web.app import create_app
+        from integrated_care.web.app import served_app
 
-        uvicorn.run(create_app(runtime), **options)
+        uvicorn.run(served_app(runtime), **options)
         return
     runtime.engine  # noqa: B018 - migrate once, before the workers open the store
     for name, value in runtime.settings.model_dump().items():
         if value not in (None, ""):
             os.environ[f"ICS_{name.upper()}"] = str(value)
     uvicorn.run(
-        "integrated_care.web.app:create_app",
+        "integrated_care.web.app:served_app",
         factory=True,
         workers=workers,
         timeout_graceful_shutdown=5,
