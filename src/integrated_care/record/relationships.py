@@ -261,7 +261,13 @@ _REGISTERED = PreparedQuery(  # every read of a patient's record asks it
 def registered_among(
     session: Session, principal: Principal, patient_ids: Iterable[str]
 ) -> set[str]:
-    """Which of these patients :func:`is_registered` answers True for: one query per 500."""
+    """Which of these patients :func:`is_registered` answers True for: one query per 500 on
+    PostgreSQL, one indexed lookup per patient on SQLite."""
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite, without statistics, plans the IN form over the practice's whole list
+        # (every patient registered there) rather than the patients asked about: 10.9 ms for
+        # 100 patients at 100,000 patients, against 25 us for each lookup by patient.
+        return {p for p in set(patient_ids) if is_registered(session, principal, p)}
     found: set[str] = set()
     for chunk in _chunks(patient_ids):
         rows = session.connection().execute(
