@@ -30,6 +30,20 @@ class Runtime:
     def sessions(self) -> sessionmaker[Session]:
         return db.session_factory(self.engine)
 
+    @cached_property
+    def reading_sessions(self) -> sessionmaker[Session]:
+        """Sessions for work that only reads. On PostgreSQL they run outside a transaction:
+        under READ COMMITTED each statement sees what was committed when it began either way,
+        and a read by id is spared the BEGIN and COMMIT round trips (two of its seven)."""
+        engine = self.engine
+        if engine.dialect.name == "postgresql":
+            engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        return db.session_factory(engine)
+
     def transaction(self):  # type: ignore[no-untyped-def]
         """``with runtime.transaction() as session:`` commits together or not at all."""
         return db.transaction(self.sessions)
+
+    def reading(self):  # type: ignore[no-untyped-def]
+        """``with runtime.reading() as session:`` for work that writes nothing at all."""
+        return db.transaction(self.reading_sessions)

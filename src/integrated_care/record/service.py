@@ -130,8 +130,12 @@ def run(
     store's write lock on SQLite) while holding its own transaction. With `audit_later`, a
     successful read's events are left in ``Reply.audit_events`` instead, for the caller to
     commit before it answers."""
+    # A break-glass read records its use (a row, and an audit event under the chain's lock)
+    # in the read's own transaction; any other read writes nothing.
+    breaks_glass = caller.access is not None and bool(caller.access.break_glass_reason)
+    opened = runtime.reading() if reading and not breaks_glass else runtime.transaction()
     try:
-        with runtime.transaction() as session:
+        with opened as session:
             reply, audits = work(session)
             events = [_event_fields(caller, a, "success") for a in audits]
             if not reading:
