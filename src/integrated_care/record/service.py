@@ -10,6 +10,7 @@ writes the record.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -21,6 +22,7 @@ import orjson
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from integrated_care import db
 from integrated_care.accounts.audit import record_event, record_events, record_events_committed
 from integrated_care.accounts.policy import Principal
 from integrated_care.record import search, store
@@ -129,13 +131,19 @@ def run(
     after it through the group commit: a read then never takes the audit chain's lock (the
     store's write lock on SQLite) while holding its own transaction. With `audit_later`, a
     successful read's events are left in ``Reply.audit_events`` instead, for the caller to
-    commit before it answers."""
+    commit before it answers.
+
+    On SQLite a write first waits for the writers' turn (``db.writer_turn``), shared with the
+    audit writers of every worker process: sixteen clients' bundles then took 0.85 s at the
+    median and 1.1-1.3 s at the 99th percentile, against 0.5 s and 8 s when SQLite's own busy
+    wait (sleeping ever longer between tries) decided who went next."""
     # A break-glass read records its use (a row, and an audit event under the chain's lock)
     # in the read's own transaction; any other read writes nothing.
     breaks_glass = caller.access is not None and bool(caller.access.break_glass_reason)
-    opened = runtime.reading() if reading and not breaks_glass else runtime.transaction()
+    writes = not reading or breaks_glass
+    opened = runtime.transaction() if writes else runtime.reading()
     try:
-        with opened as session:
+        with db.writer_turn(runtime.engine) if writes else nullcontext(), opened as session:
             reply, audits = work(session)
             events = [_event_fields(caller, a, "success") for a in audits]
             if not reading:
