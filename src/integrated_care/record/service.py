@@ -122,9 +122,12 @@ def run(
     *,
     reading: bool = False,
     audit_later: bool = False,
+    prepare: Callable[[], None] | None = None,
 ) -> Reply:
     """Do `work` in one transaction and audit it; on failure, roll back and audit the failure
-    (or refusal) on its own.
+    (or refusal) on its own. `prepare`, if given, runs first, outside the transaction and the
+    writers' turn: for checks that need no store (a bundle's validation), its FhirError
+    answered and audited as the work's would be.
 
     A write (`reading` false) stores its audit events in its own transaction. A read's work
     stores nothing itself (bar a break-glass, audited with it), so its events are appended
@@ -143,6 +146,8 @@ def run(
     writes = not reading or breaks_glass
     opened = runtime.transaction() if writes else runtime.reading()
     try:
+        if prepare is not None:
+            prepare()
         with db.writer_turn(runtime.engine) if writes else nullcontext(), opened as session:
             reply, audits = work(session)
             events = [_event_fields(caller, a, "success") for a in audits]
@@ -432,6 +437,7 @@ def create_in(
     *,
     if_none_exist: str | None = None,
     resource_id: str | None = None,
+    validated: bool = False,
 ) -> tuple[Reply, Audit]:
     require_supported(resource_type)
     resource = body if isinstance(body, dict) else None
@@ -457,7 +463,9 @@ def create_in(
             return resource_reply(caller, existing, 200, location=True, write=True), audit
     if caller.principal is not None:  # the recording organisation, for sealed information
         body = stamp_recorder(body, caller.principal.organisation_code, None)
-    version = store.create(session, resource_type, body, resource_id=resource_id)
+    version = store.create(
+        session, resource_type, body, resource_id=resource_id, validated=validated
+    )
     audit = Audit(
         "record.create",
         resource_type,
@@ -513,6 +521,7 @@ def update_in(
     body: Any,
     *,
     if_match: int | None = None,
+    validated: bool = False,
 ) -> tuple[Reply, Audit]:
     require_supported(resource_type)
     require_valid_id(resource_id)
@@ -523,7 +532,9 @@ def update_in(
         previous = store.current(session, resource_type, resource_id)
         before = orjson.loads(previous.content) if previous and previous.content else None
         body = stamp_recorder(body, caller.principal.organisation_code, before)
-    version, created = store.update(session, resource_type, resource_id, body, if_match=if_match)
+    version, created = store.update(
+        session, resource_type, resource_id, body, if_match=if_match, validated=validated
+    )
     audit = Audit(
         "record.update",
         resource_type,

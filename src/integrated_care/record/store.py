@@ -537,11 +537,17 @@ def new_id() -> str:
 
 
 def create(
-    session: Session, resource_type: str, body: Any, *, resource_id: str | None = None
+    session: Session,
+    resource_type: str,
+    body: Any,
+    *,
+    resource_id: str | None = None,
+    validated: bool = False,
 ) -> Version:
-    """Store `body` as a new resource with a server-assigned id (any id in it is ignored)."""
+    """Store `body` as a new resource with a server-assigned id (any id in it is ignored).
+    `validated`: the caller has already passed it through ``validate_resource``."""
     require_supported(resource_type)
-    resource = validate_resource(resource_type, body)
+    resource = body if validated else validate_resource(resource_type, body)
     take_write_lock(session)
     return _write(session, None, resource_type, resource_id or new_id(), resource, "POST")
 
@@ -566,14 +572,16 @@ def update(
     body: Any,
     *,
     if_match: int | None = None,
+    validated: bool = False,
 ) -> tuple[Version, bool]:
     """Replace a resource (PUT); creates it when the id is new. Returns (version, created).
 
     With `if_match`, the update happens only if the current version is that one (else 412).
+    `validated`: the caller has already passed `body` through ``validate_resource``.
     """
     require_supported(resource_type)
     require_valid_id(resource_id)
-    resource = validate_resource(resource_type, body)
+    resource = body if validated else validate_resource(resource_type, body)
     if resource.get("id") != resource_id:
         raise FhirError.of(
             400,
