@@ -31,14 +31,19 @@ class Runtime:
         return db.session_factory(self.engine)
 
     @cached_property
+    def reading_engine(self) -> Engine:
+        """The engine (same pool) for work that writes nothing. On PostgreSQL its statements
+        run outside a transaction: under READ COMMITTED each sees what was committed when it
+        began either way, and a read by id is spared the BEGIN and COMMIT (or ROLLBACK, after
+        which psycopg drops the connection's prepared statements) round trips."""
+        if self.engine.dialect.name == "postgresql":
+            return self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        return self.engine
+
+    @cached_property
     def reading_sessions(self) -> sessionmaker[Session]:
-        """Sessions for work that only reads. On PostgreSQL they run outside a transaction:
-        under READ COMMITTED each statement sees what was committed when it began either way,
-        and a read by id is spared the BEGIN and COMMIT round trips (two of its seven)."""
-        engine = self.engine
-        if engine.dialect.name == "postgresql":
-            engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        return db.session_factory(engine)
+        """Sessions over :attr:`reading_engine`."""
+        return db.session_factory(self.reading_engine)
 
     def transaction(self):  # type: ignore[no-untyped-def]
         """``with runtime.transaction() as session:`` commits together or not at all."""

@@ -94,12 +94,9 @@ class TokenPrincipals:
 
     def principal(self, runtime: Runtime, token: str) -> Principal | None:
         digest = services.token_digest(token)
-        # A plain connection, not an ORM session: this runs on every API request.
-        with runtime.engine.connect() as connection:
-            if connection.dialect.name == "postgresql":
-                # One SELECT needs no transaction: without one, no BEGIN and ROLLBACK round
-                # trips (two of the eleven statements a read by id sent).
-                connection.execution_options(isolation_level="AUTOCOMMIT")
+        # A plain connection, not an ORM session: this runs on every API request. Its one
+        # SELECT needs no transaction (on PostgreSQL, no BEGIN and ROLLBACK round trips).
+        with runtime.reading_engine.connect() as connection:
             facts = _token_facts(connection, digest)
         if facts is None:
             return None
