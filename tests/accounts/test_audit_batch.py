@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from integrated_care import db
 from integrated_care.accounts.audit import (
     GENESIS_HASH,
+    append_batch,
     compute_hash,
     record_event,
     record_events,
@@ -113,3 +114,43 @@ def test_concurrent_batches_and_single_events_make_one_chain(engine: Engine) -> 
             if row.action == "record.bulk-load":
                 runs.setdefault(str(int(row.record_id) // 10), []).append(row.id)
         assert all(ids == list(range(ids[0], ids[0] + size)) for ids in runs.values())
+
+
+def test_concurrent_group_commit_batches_and_single_events_make_one_chain(
+    engine: Engine,
+) -> None:
+    # append_batch writes on a plain connection (on PostgreSQL the lock and the head go in one
+    # pipelined round trip); ORM writers append single events meanwhile.
+    sessions = db.session_factory(engine)
+    threads, rounds, size, errors = 6, 5, 4, []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(rounds):
+                if n % 2:
+                    append_batch(sessions, [_event(n * 1000 + i * 10 + k) for k in range(size)])
+                else:
+                    with db.transaction(sessions) as s:
+                        record_event(s, actor=f"w{n}", action="test.one", outcome="success")
+        except Exception as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert errors == []
+    with sessions() as s:
+        report = verify_chain(s)
+        assert report.ok, report
+        assert report.rows_checked == (threads // 2) * rounds * size + (threads // 2) * rounds
+        batched = s.scalars(
+            select(AuditEvent.record_id).where(AuditEvent.action == "record.bulk-load")
+        ).all()
+        assert sorted(map(int, batched)) == sorted(
+            n * 1000 + i * 10 + k
+            for n in range(1, threads, 2)
+            for i in range(rounds)
+            for k in range(size)
+        )
