@@ -261,25 +261,34 @@ _REGISTERED = PreparedQuery(  # every read of a patient's record asks it
 def registered_among(
     session: Session, principal: Principal, patient_ids: Iterable[str]
 ) -> set[str]:
-    """Which of these patients :func:`is_registered` answers True for: one query per 500 on
-    PostgreSQL, one indexed lookup per patient on SQLite."""
+    """Which of these patients :func:`is_registered` answers True for.
+
+    Both stores planned "these patients' registrations at these organisations" (one query,
+    the practice's organisation ids as a subquery) over the practice's whole list instead of
+    the patients asked about: 6,492 index rows and 39 ms on PostgreSQL, 10.9 ms on SQLite, for
+    100 patients at 100,000. PostgreSQL now fetches the patients' registrations (one indexed
+    probe each, one query per 500) and keeps those at the practice; SQLite, whose planner
+    picked a worse index still for that form, looks each patient up (25 us each)."""
+    ids = set(patient_ids)
     if session.get_bind().dialect.name == "sqlite":
-        # SQLite, without statistics, plans the IN form over the practice's whole list
-        # (every patient registered there) rather than the patients asked about: 10.9 ms for
-        # 100 patients at 100,000 patients, against 25 us for each lookup by patient.
-        return {p for p in set(patient_ids) if is_registered(session, principal, p)}
+        return {p for p in ids if is_registered(session, principal, p)}
+    connection = session.connection()
+    practice = {"ods_code": principal.organisation_code}
+    organisations = set(connection.execute(_ORGANISATIONS, practice).scalars())
     found: set[str] = set()
-    for chunk in _chunks(patient_ids):
-        rows = session.connection().execute(
-            _REGISTERED_AMONG, {"ods_code": principal.organisation_code, "patient_ids": chunk}
-        )
-        found.update(r[0] for r in rows)
+    for chunk in _chunks(ids):
+        rows = connection.execute(_REGISTRATIONS_OF, {"patient_ids": chunk})
+        found.update(r.resource_id for r in rows if r.target_id in organisations)
     return found
 
 
-_REGISTERED_AMONG = _referring_to_organisation(
-    "Patient", ("general-practitioner", "organization"), bindparam("ods_code")
-).where(F.resource_id.in_(bindparam("patient_ids", expanding=True)))
+_ORGANISATIONS = organisation_ids(bindparam("ods_code"))
+_REGISTRATIONS_OF = select(F.resource_id, F.target_id).where(
+    F.resource_type == "Patient",
+    F.param.in_(("general-practitioner", "organization")),
+    F.target_type == "Organization",
+    F.resource_id.in_(bindparam("patient_ids", expanding=True)),
+)
 
 
 def bases_among(
