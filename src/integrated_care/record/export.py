@@ -246,9 +246,16 @@ def start(runtime: Runtime, principal: Principal | None, request: ExportRequest)
     return job_id
 
 
+def _job_for_update(session: Session, job_id: str) -> ExportJob | None:
+    """The job row, locked to the end of the transaction (FOR UPDATE on PostgreSQL): a worker
+    that read "running" and then wrote its progress could otherwise overwrite a cancellation
+    committed in between (seen: a cancelled job answered 202 "in progress" again)."""
+    return session.get(ExportJob, job_id, with_for_update=True)
+
+
 def _set(runtime: Runtime, job_id: str, **values: Any) -> None:
     with runtime.transaction() as session:
-        job = session.get(ExportJob, job_id)
+        job = _job_for_update(session, job_id)
         if job is not None and job.status not in ("cancelled",):
             for key, value in values.items():
                 setattr(job, key, value)
@@ -353,7 +360,7 @@ def run_job(runtime: Runtime, job_id: str, principal: Principal) -> None:
                 else:
                     path.unlink(missing_ok=True)
         with runtime.transaction() as session:
-            job = session.get(ExportJob, job_id)
+            job = _job_for_update(session, job_id)
             if job is None or job.status == "cancelled":
                 raise _Cancelled
             job.status = "complete"
@@ -375,7 +382,7 @@ def run_job(runtime: Runtime, job_id: str, principal: Principal) -> None:
         shutil.rmtree(folder, ignore_errors=True)
         problem = f"the export failed: {exc}"[:1000]
         with runtime.transaction() as session:
-            job = session.get(ExportJob, job_id)
+            job = _job_for_update(session, job_id)
             if job is not None and job.status != "cancelled":
                 job.status, job.progress, job.finished_at = "failed", problem[:200], db.utcnow()
                 job.errors = [{"diagnostics": problem}]
