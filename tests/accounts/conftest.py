@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -79,3 +80,22 @@ def audit_rows(session: Session, **where: str) -> list:  # type: ignore[type-arg
 
     events, _ = search_events(session, AuditFilter(**where), limit=1000)
     return events
+
+
+def run_writers(count: int, write: Callable[[int], None]) -> list[Exception]:
+    """`write(n)` for n in 0..count-1, each on a thread of its own, all at once; returns what
+    they raised (concurrent audit appends must all succeed and keep one chain)."""
+    errors: list[Exception] = []
+
+    def guarded(n: int) -> None:
+        try:
+            write(n)
+        except Exception as exc:  # collected for the caller's assertion
+            errors.append(exc)
+
+    workers = [threading.Thread(target=guarded, args=(n,)) for n in range(count)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return errors

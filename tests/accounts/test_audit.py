@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-import threading
 
 import pytest
 from sqlalchemy import func, select, text
@@ -24,6 +23,7 @@ from integrated_care.accounts.audit import (
     verify_chain,
 )
 from integrated_care.accounts.models import AuditEvent
+from tests.accounts.conftest import run_writers
 
 
 def write_events(session: Session, n: int) -> None:
@@ -167,30 +167,22 @@ def test_record_event_now_survives_the_callers_rollback(engine: Engine) -> None:
 
 def test_concurrent_writers_keep_one_valid_chain(engine: Engine) -> None:
     sessions = db.session_factory(engine)
-    threads, per_thread, errors = 8, 12, []
+    threads, per_thread = 8, 12
 
     def writer(n: int) -> None:
-        try:
-            for i in range(per_thread):
-                with db.transaction(sessions) as s:
-                    # Work before the append, as a route would do, then the audit event.
-                    s.execute(select(func.count()).select_from(AuditEvent))
-                    record_event(
-                        s,
-                        actor=f"writer{n}",
-                        action="test.append",
-                        outcome="success",
-                        record_id=str(i),
-                    )
-        except Exception as exc:  # collected for the assertion below
-            errors.append(exc)
+        for i in range(per_thread):
+            with db.transaction(sessions) as s:
+                # Work before the append, as a route would do, then the audit event.
+                s.execute(select(func.count()).select_from(AuditEvent))
+                record_event(
+                    s,
+                    actor=f"writer{n}",
+                    action="test.append",
+                    outcome="success",
+                    record_id=str(i),
+                )
 
-    workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert errors == []
+    assert run_writers(threads, writer) == []
     with sessions() as s:
         report = verify_chain(s)
         assert report.ok, report

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -19,6 +17,7 @@ from integrated_care.accounts.audit import (
     verify_chain,
 )
 from integrated_care.accounts.models import AuditEvent
+from tests.accounts.conftest import run_writers
 
 
 def _event(n: int, **extra: object) -> dict[str, object]:
@@ -81,25 +80,17 @@ def test_a_rolled_back_batch_leaves_no_gap(engine: Engine) -> None:
 
 def test_concurrent_batches_and_single_events_make_one_chain(engine: Engine) -> None:
     sessions = db.session_factory(engine)
-    threads, rounds, size, errors = 6, 5, 7, []
+    threads, rounds, size = 6, 5, 7
 
     def writer(n: int) -> None:
-        try:
-            for i in range(rounds):
-                with db.transaction(sessions) as s:
-                    if n % 2:
-                        record_events(s, [_event(n * 1000 + i * 10 + k) for k in range(size)])
-                    else:
-                        record_event(s, actor=f"w{n}", action="test.one", outcome="success")
-        except Exception as exc:  # collected for the assertion below
-            errors.append(exc)
+        for i in range(rounds):
+            with db.transaction(sessions) as s:
+                if n % 2:
+                    record_events(s, [_event(n * 1000 + i * 10 + k) for k in range(size)])
+                else:
+                    record_event(s, actor=f"w{n}", action="test.one", outcome="success")
 
-    workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert errors == []
+    assert run_writers(threads, writer) == []
     with sessions() as s:
         report = verify_chain(s)
         assert report.ok, report
@@ -122,25 +113,17 @@ def test_concurrent_group_commit_batches_and_single_events_make_one_chain(
     # append_batch writes on a plain connection (on PostgreSQL the lock and the head go in one
     # pipelined round trip); ORM writers append single events meanwhile.
     sessions = db.session_factory(engine)
-    threads, rounds, size, errors = 6, 5, 4, []
+    threads, rounds, size = 6, 5, 4
 
     def writer(n: int) -> None:
-        try:
-            for i in range(rounds):
-                if n % 2:
-                    append_batch(sessions, [_event(n * 1000 + i * 10 + k) for k in range(size)])
-                else:
-                    with db.transaction(sessions) as s:
-                        record_event(s, actor=f"w{n}", action="test.one", outcome="success")
-        except Exception as exc:  # collected for the assertion below
-            errors.append(exc)
+        for i in range(rounds):
+            if n % 2:
+                append_batch(sessions, [_event(n * 1000 + i * 10 + k) for k in range(size)])
+            else:
+                with db.transaction(sessions) as s:
+                    record_event(s, actor=f"w{n}", action="test.one", outcome="success")
 
-    workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert errors == []
+    assert run_writers(threads, writer) == []
     with sessions() as s:
         report = verify_chain(s)
         assert report.ok, report
