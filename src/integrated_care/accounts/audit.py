@@ -23,7 +23,8 @@ from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 import psycopg
-from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrated_care import db
@@ -34,6 +35,7 @@ T = TypeVar("T")
 OUTCOMES = ("success", "denied", "failure")
 # An arbitrary, fixed 64-bit key for pg_advisory_xact_lock: "the audit chain head".
 _PG_CHAIN_LOCK = 0x1C5_A0D1_7C4A1
+_PG_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s)"  # as the driver takes it
 _LIMITS = {
     "actor": 150,
     "actor_organisation": 20,
@@ -94,7 +96,7 @@ def _clip(name: str, value: str | None) -> str | None:
 def _lock_chain(session: Session | Connection) -> None:
     connection = session.connection() if isinstance(session, Session) else session
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_CHAIN_LOCK})
+        connection.exec_driver_sql(_PG_LOCK_SQL, (_PG_CHAIN_LOCK,))
     elif connection.dialect.name == "sqlite":
         raw = connection.connection.dbapi_connection
         # pysqlite opens a transaction lazily at the first write, after our read of the head;
@@ -104,6 +106,8 @@ def _lock_chain(session: Session | Connection) -> None:
 
 
 _HEAD = select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+# The same, as PostgreSQL's driver takes it (sent in psycopg's pipeline mode).
+_HEAD_SQL = str(_HEAD.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
 
 def _head(session: Session | Connection) -> tuple[int, str]:
@@ -112,9 +116,6 @@ def _head(session: Session | Connection) -> tuple[int, str]:
         session = session.connection()
     row = session.execute(_HEAD).first()
     return (row.id, row.hash) if row else (0, GENESIS_HASH)
-
-
-_HEAD_SQL = "SELECT id, hash FROM audit_event ORDER BY id DESC LIMIT 1"
 
 
 def _locked_head(session: Session | Connection) -> tuple[int, str]:
@@ -129,7 +130,7 @@ def _locked_head(session: Session | Connection) -> tuple[int, str]:
     # trip (psycopg's pipeline mode) instead of three. The head is read by a statement after
     # the lock's, so under READ COMMITTED it sees every batch committed before the lock.
     with raw.pipeline(), raw.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_CHAIN_LOCK,))
+        cursor.execute(_PG_LOCK_SQL, (_PG_CHAIN_LOCK,))
         cursor.execute(_HEAD_SQL)
         row = cursor.fetchone()
     return (row[0], row[1]) if row else (0, GENESIS_HASH)
