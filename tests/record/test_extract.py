@@ -84,11 +84,19 @@ def test_references_and_compartment() -> None:
     }
     rows = index_rows("Observation", "o1", observation)
     refs = {(r["param"], r["target_type"], r["target_id"]) for r in rows.references}
-    assert refs == {("patient", "Patient", "p9"), ("subject", "Patient", "p9")}
+    # The patient is indexed once, under `patient`: a `subject` search reads those rows too.
+    assert refs == {("patient", "Patient", "p9")}
     assert [(r["low"], r["high"]) for r in rows.dates] == [
         (datetime(2024, 1, 1), datetime(2024, 1, 4))
     ]
     assert compartment_patient("Observation", "o1", observation) == "p9"
+
+
+def test_a_subject_that_is_not_a_patient_is_indexed_under_subject() -> None:
+    observation = {"resourceType": "Observation", "subject": {"reference": "Group/g1"}}
+    rows = index_rows("Observation", "o2", observation)
+    refs = {(r["param"], r["target_type"], r["target_id"]) for r in rows.references}
+    assert refs == {("subject", "Group", "g1")}
 
 
 def test_normalise() -> None:

@@ -188,6 +188,35 @@ def test_reference(fhir: TestClient, data: dict) -> None:  # type: ignore[type-a
     assert same(ids(fhir, "Patient?general-practitioner:missing=true"), {"d"})
 
 
+def test_subject_finds_patients_and_other_subjects(fhir: TestClient, data: dict) -> None:  # type: ignore[type-arg]
+    # A patient is indexed under `patient` only, a group under `subject` only (see
+    # SearchParam.rows_of): every form of `subject` search must still find both.
+    _put(
+        fhir,
+        {
+            "resourceType": "Observation",
+            "id": "group-count",
+            "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "4548-4"}]},
+            "subject": {"reference": "Group/g1"},
+        },
+    )
+    assert same(ids(fhir, "Observation?subject=Patient/a"), {"a-hba1c"})
+    assert same(ids(fhir, "Observation?subject=a"), {"a-hba1c"})
+    assert same(ids(fhir, "Observation?subject:Group=g1"), {"group-count"})
+    assert same(ids(fhir, "Observation?subject=Group/g1,Patient/b"), {"group-count", "b-hba1c"})
+    assert same(ids(fhir, "Observation?patient=Group/g1"), set())
+    assert same(ids(fhir, "Observation?code=4548-4&subject=Patient/b"), {"b-hba1c"})
+    assert same(ids(fhir, "Observation?subject:missing=true"), set())
+    # by the referenced id: a, b, g1
+    assert ids(fhir, "Observation?_sort=subject") == ["a-hba1c", "b-hba1c", "group-count"]
+    assert ids(fhir, "Observation?_id=a-hba1c&_include=Observation:subject", "include") == ["a"]
+    assert same(
+        ids(fhir, "Patient?_id=a,b&_revinclude=Observation:subject", "include"),
+        {"a-hba1c", "b-hba1c"},
+    )
+
+
 def test_id_and_last_updated(fhir: TestClient, data: dict) -> None:  # type: ignore[type-arg]
     assert same(ids(fhir, "Patient?_id=a,c"), {"a", "c"})
     assert same(ids(fhir, "Patient?_lastUpdated=lt2000"), set())

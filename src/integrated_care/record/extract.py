@@ -292,7 +292,7 @@ def _plan(resource_type: str) -> tuple[_Plan, ...]:
     if definition is None:
         return ()
     return tuple(
-        (p.name, _TABLE_OF[p.type], _getter(p.path), _VALUES[p.type], p.targets)
+        (p.name, _TABLE_OF[p.type], _getter(p.path), _VALUES[p.type], p.indexed_targets)
         for p in definition.params.values()
     )
 

@@ -206,10 +206,20 @@ def _parse_revinclude(request: SearchRequest, value: str, strict: bool) -> None:
 # --- conditions -------------------------------------------------------------------------------
 
 
+def _rows_of(column: Any, resource_type: str, name: str) -> ColumnElement[bool]:
+    """`column` (an index table's param) names a row of parameter `name` (see
+    ``SearchParam.rows_of``: `subject` reads the rows of `patient` too)."""
+    param = definitions().param(resource_type, name)
+    names = param.rows_of if param is not None else (name,)
+    return column == names[0] if len(names) == 1 else column.in_(names)
+
+
 def _in_index(table: Any, resource_type: str, name: str, *conditions: ColumnElement) -> Any:
     return R.id.in_(
         select(table.resource_id).where(
-            table.resource_type == resource_type, table.param == name, *conditions
+            table.resource_type == resource_type,
+            _rows_of(table.param, resource_type, name),
+            *conditions,
         )
     )
 
@@ -228,7 +238,7 @@ def _has_index(table: Any, resource_type: str, name: str, *conditions: ColumnEle
         .where(
             table.resource_type == resource_type,
             table.resource_id == R.id,
-            table.param.concat("") == name,
+            _rows_of(table.param.concat(""), resource_type, name),
             *conditions,
         )
         .exists()
@@ -449,7 +459,10 @@ def _sorted(query: Select, request: SearchRequest) -> Select:
             aggregate = func.max(column) if descending else func.min(column)
             keys = (
                 select(table.resource_id.label("rid"), aggregate.label("k"))
-                .where(table.resource_type == request.resource_type, table.param == name)
+                .where(
+                    table.resource_type == request.resource_type,
+                    _rows_of(table.param, request.resource_type, name),
+                )
                 .group_by(table.resource_id)
                 .subquery()
             )
@@ -507,7 +520,9 @@ def _included(session: Session, request: SearchRequest, matches: list[RecordReso
     F = SearchReference
     for source, name, target in request.includes:
         query = select(F.target_type, F.target_id).where(
-            F.resource_type == source, F.param == name, F.resource_id.in_(ids)
+            F.resource_type == source,
+            _rows_of(F.param, source, name),
+            F.resource_id.in_(ids),
         )
         if target:
             query = query.where(F.target_type == target)
@@ -515,7 +530,7 @@ def _included(session: Session, request: SearchRequest, matches: list[RecordReso
     for source, name in request.revincludes:
         query = select(F.resource_type, F.resource_id).where(
             F.resource_type == source,
-            F.param == name,
+            _rows_of(F.param, source, name),
             F.target_type == request.resource_type,
             F.target_id.in_(ids),
         )

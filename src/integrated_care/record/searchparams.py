@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,6 +25,13 @@ class SearchParam:
     path: str
     targets: tuple[str, ...] = ()
     doc: str = ""
+    # Where the index keeps this parameter's values. Usually under its own name, for all its
+    # targets; but `subject` and `patient` of an Observation read one element, and storing
+    # every patient reference twice made a sixth of all index rows. So the narrower parameter
+    # (`patient`) stores its targets, the broader (`subject`) only the targets the narrower
+    # one lacks (a Group, a Device), and a search for the broader reads the rows of both.
+    indexed_targets: tuple[str, ...] = ()
+    rows_of: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,8 +76,35 @@ def load_definitions(path: Path = DATA_FILE) -> Definitions:
         compartment = spec.get("compartment")
         if compartment not in (None, "_self") and compartment not in params:
             raise ValueError(f"{resource_type}: compartment parameter {compartment!r} not defined")
-        resources[resource_type] = ResourceDefinition(resource_type, params, compartment)
+        resources[resource_type] = ResourceDefinition(
+            resource_type, _sharing_rows(resource_type, params), compartment
+        )
     return Definitions(raw["version"], resources)
+
+
+def _sharing_rows(resource_type: str, params: dict[str, SearchParam]) -> dict[str, SearchParam]:
+    """Fill in `indexed_targets` and `rows_of`: a reference parameter whose path another
+    reference parameter shares with a strict subset of its targets keeps only the targets the
+    other lacks, and its searches read both parameters' rows."""
+    shared: dict[str, SearchParam] = {}
+    for name, param in params.items():
+        narrower = [
+            other
+            for other in params.values()
+            if param.type == other.type == "reference"
+            and other.path == param.path
+            and set(other.targets) < set(param.targets)
+        ]
+        if len(narrower) > 1:
+            raise ValueError(
+                f"{resource_type}.{name}: more than one narrower parameter shares its path"
+            )
+        if narrower:
+            kept = tuple(t for t in param.targets if t not in narrower[0].targets)
+            shared[name] = replace(param, indexed_targets=kept, rows_of=(name, narrower[0].name))
+        else:
+            shared[name] = replace(param, indexed_targets=param.targets, rows_of=(name,))
+    return shared
 
 
 @lru_cache(maxsize=1)
