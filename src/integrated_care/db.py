@@ -8,6 +8,8 @@ schema a test sees is the schema production gets.
 from __future__ import annotations
 
 import threading
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -102,6 +104,51 @@ def checkpoint(engine: Engine) -> None:
     if engine.dialect.name == "sqlite":
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+CHECKPOINT_SECONDS = 1.0  # at most one background checkpoint a second per store and process
+
+
+class _Checkpoints:
+    """The background checkpoints of one store in this process."""
+
+    def __init__(self) -> None:
+        self.started = float("-inf")
+        self.thread: threading.Thread | None = None
+
+
+_checkpoints: weakref.WeakKeyDictionary[Engine, _Checkpoints] = weakref.WeakKeyDictionary()
+_checkpoints_lock = threading.Lock()
+
+
+def checkpoint_soon(engine: Engine | None) -> threading.Thread | None:
+    """Called after a commit: on SQLite, start a :func:`checkpoint` on a thread of its own
+    unless one is running or began less than CHECKPOINT_SECONDS ago; returns the thread it
+    started. Otherwise the commit that takes the WAL past AUTOCHECKPOINT_PAGES copies 80 MB
+    into the database itself while holding the write lock and the writers' turn, and every
+    writer waits: a transaction bundle of 100 new resources dirties ~1,000 index pages, so on
+    a busy record that was one bundle in twenty."""
+    if engine is None or engine.dialect.name != "sqlite":
+        return None
+    with _checkpoints_lock:
+        state = _checkpoints.setdefault(engine, _Checkpoints())
+        now = time.monotonic()
+        running = state.thread is not None and state.thread.is_alive()
+        if running or now - state.started < CHECKPOINT_SECONDS:
+            return None
+        state.started = now
+        state.thread = threading.Thread(
+            target=checkpoint, args=(engine,), name="ics-checkpoint", daemon=True
+        )
+        state.thread.start()
+        return state.thread
+
+
+def last_checkpoint(engine: Engine) -> threading.Thread | None:
+    """The background checkpoint :func:`checkpoint_soon` started last for `engine`, if any."""
+    with _checkpoints_lock:
+        state = _checkpoints.get(engine)
+        return state.thread if state is not None else None
 
 
 @contextmanager

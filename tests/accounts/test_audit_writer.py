@@ -151,7 +151,7 @@ def test_the_writer_checkpoints_the_sqlite_wal_in_the_background(
     with engine.connect() as connection:
         pages = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
     assert pages == db.AUTOCHECKPOINT_PAGES  # commits leave the copying to the writers' thread
-    monkeypatch.setattr(writer_module, "CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(db, "CHECKPOINT_SECONDS", 0.0)
     writer = AuditWriter(db.session_factory(engine))
 
     async def some() -> None:
@@ -160,10 +160,11 @@ def test_the_writer_checkpoints_the_sqlite_wal_in_the_background(
     _run(some())
     # The writer starts the checkpoint just after it has answered the requests.
     deadline = time.monotonic() + 30
-    while writer._checkpointer is None and time.monotonic() < deadline:
+    while db.last_checkpoint(engine) is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert writer._checkpointer is not None
-    writer._checkpointer.join(timeout=30)
+    started = db.last_checkpoint(engine)
+    assert started is not None
+    started.join(timeout=30)
     with engine.connect() as connection:
         busy, logged, copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
     assert busy == 0 and logged == copied  # everything written is in the database file

@@ -93,3 +93,24 @@ def test_a_write_waits_for_the_writers_turn_and_then_goes_ahead(
         assert writer.is_alive() == sqlite  # on SQLite it waits while the turn is held
     writer.join(timeout=30)
     assert [r.status for r in created] == [201]
+
+
+def test_a_write_leaves_the_wal_to_a_background_checkpoint(
+    record_runtime: Runtime, gp_caller: Caller, monkeypatch
+) -> None:
+    # A committing writer that found the WAL past its limit used to copy it into the database
+    # while holding the writers' turn; each write now starts a checkpoint on a thread of its
+    # own (at most one a second), so the WAL is copied without any writer waiting for it.
+    monkeypatch.setattr(db, "CHECKPOINT_SECONDS", 0.0)
+    engine = record_runtime.engine
+    reply = service.create(record_runtime, gp_caller, "Patient", patient())
+    assert reply.status == 201
+    started = db.last_checkpoint(engine)
+    if engine.dialect.name != "sqlite":
+        assert started is None  # PostgreSQL checkpoints by itself
+        return
+    assert started is not None and started.name == "ics-checkpoint"
+    started.join(timeout=30)
+    with engine.connect() as connection:
+        busy, logged, copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+    assert busy == 0 and logged == copied

@@ -24,7 +24,6 @@ from integrated_care.accounts.audit import PerStore, append_batch, check_outcome
 
 IDLE_SECONDS = 10.0
 GATHER_SECONDS = 0.002
-CHECKPOINT_SECONDS = 1.0
 _Waiting = tuple[Sequence[Mapping[str, Any]], asyncio.Future[None], asyncio.AbstractEventLoop]
 
 
@@ -36,8 +35,6 @@ class AuditWriter:
         self._queue: list[_Waiting] = []
         self._queued = threading.Condition()
         self._thread: threading.Thread | None = None
-        self._checkpointed = time.monotonic()
-        self._checkpointer: threading.Thread | None = None
 
     async def append(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Queue `events` (keyword arguments of ``audit.record_event``); return once they are
@@ -81,22 +78,8 @@ class AuditWriter:
             for loop, waiting in loops.items():
                 if not loop.is_closed():
                     loop.call_soon_threadsafe(_settle, waiting, error)
-            self._checkpoint_now_and_then()
-
-    def _checkpoint_now_and_then(self) -> None:
-        # On a thread of its own, outside the writers' turn (see db.checkpoint): the next
-        # batch's requests do not wait for the database file to be synced.
-        now = time.monotonic()
-        engine = self._sessions.kw.get("bind")
-        busy = self._checkpointer is not None and self._checkpointer.is_alive()
-        if engine is None or busy or now - self._checkpointed < CHECKPOINT_SECONDS:
-            return
-        self._checkpointed = now
-        checkpointer = threading.Thread(
-            target=db.checkpoint, args=(engine,), name="ics-checkpoint", daemon=True
-        )
-        checkpointer.start()
-        self._checkpointer = checkpointer  # seen by others only once started
+            # Outside the writers' turn: the next batch does not wait for the file's sync.
+            db.checkpoint_soon(self._sessions.kw.get("bind"))
 
 
 def _settle(waiting: list[asyncio.Future[None]], error: BaseException | None) -> None:

@@ -154,6 +154,8 @@ def run(
             if not reading:
                 # One chain lock and one flush for all of them (a transaction bundle has many).
                 record_events(session, events)
+        if writes:
+            db.checkpoint_soon(runtime.engine)
         if reading and audit_later:
             reply.audit_events = events
         elif reading:
