@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from email.utils import parsedate_to_datetime
 
 from fastapi.testclient import TestClient
@@ -36,6 +37,14 @@ def test_create_read_and_headers(fhir: TestClient) -> None:
     assert read.headers["content-type"].startswith(FHIR_JSON)
     assert read.json() == body
     assert read.headers["etag"] == 'W/"1"'
+
+
+def test_server_assigned_ids_follow_the_order_of_creation(fhir: TestClient) -> None:
+    # Version-7 UUIDs begin with the time: new resources' keys go at the end of the store's
+    # (type, id) indexes instead of anywhere in them (see store.new_id).
+    ids = [post(fhir, "Patient", patient()).json()["id"] for _ in range(5)]
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    assert all(uuid.UUID(i).version == 7 for i in ids)
 
 
 def test_update_versions_and_vread(fhir: TestClient) -> None:
