@@ -87,6 +87,11 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Pages are read through a memory map of the file instead of copied into each
+    # connection's small page cache by a system call: a transaction bundle's B-tree descents
+    # re-read the same interior pages over and over (bundles of 100 new resources on a
+    # whole-ICS record: 2,624-2,685 -> 3,163-3,211 resources/s; reads and searches unchanged).
+    cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
     # A committing writer that finds the WAL past this many pages copies it into the database
     # and syncs the file, while it still holds the write lock (and the writers' turn): on a
     # busy web server that stalled every writer for up to a quarter of a second. The audit
@@ -95,6 +100,7 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
+SQLITE_MMAP_BYTES = 2_147_418_112  # the most this SQLite build maps (SQLITE_MAX_MMAP_SIZE)
 AUTOCHECKPOINT_PAGES = 20_000  # 80 MB of 4 KB pages; SQLite's default is 1,000
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
+from integrated_care import db
 from integrated_care.accounts.models import AuditEvent
 from integrated_care.record import bulk
 from integrated_care.record.loader import ACTION, Scope, default_pcn, load_record
@@ -151,4 +152,4 @@ def test_the_index_build_settings_are_put_back(two_runtimes: tuple[Runtime, Runt
             connection.exec_driver_sql(f"PRAGMA {name}").scalar()
             for name in ("temp_store", "mmap_size", "threads")
         ]
-    assert settings == [0, 0, 0]
+    assert settings == [0, db.SQLITE_MMAP_BYTES, 0]  # every connection's own settings
