@@ -142,5 +142,7 @@ class AuditEvent(Base):
     outcome: Mapped[str] = mapped_column(String(10))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     client: Mapped[str | None] = mapped_column(String(100))
-    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Not unique-indexed (migration 0018): the consecutive ids already refuse a fork, and
+    # verify_chain checks every hash.
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
