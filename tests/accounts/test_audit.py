@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from integrated_care import db
@@ -113,6 +113,21 @@ def test_database_refuses_update_and_delete(session: Session) -> None:
         with pytest.raises(DBAPIError, match="append-only"):
             session.execute(text(statement))
         session.rollback()
+    assert verify_chain(session).ok
+
+
+def test_a_second_event_after_the_same_head_is_refused(session: Session) -> None:
+    # Two writers that read the same head give their events the same id: the primary key
+    # refuses the second (the chain's hashes carry no unique index of their own).
+    write_events(session, 2)
+    head = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+    assert head is not None
+    fork = {c.name: getattr(head, c.name) for c in AuditEvent.__table__.columns if c.name != "hash"}
+    fork["actor"] = "mallory"
+    fork["hash"] = compute_hash(fork)
+    with pytest.raises(IntegrityError):
+        session.execute(AuditEvent.__table__.insert(), [fork])
+    session.rollback()
     assert verify_chain(session).ok
 
 
