@@ -132,8 +132,8 @@ def checkpoint_soon(engine: Engine | None) -> threading.Thread | None:
     unless one is running or began less than CHECKPOINT_SECONDS ago; returns the thread it
     started. Otherwise the commit that takes the WAL past AUTOCHECKPOINT_PAGES copies 80 MB
     into the database itself while holding the write lock and the writers' turn, and every
-    writer waits: a transaction bundle of 100 new resources dirties ~1,000 index pages, so on
-    a busy record that was one bundle in twenty."""
+    writer waits: a transaction bundle of 100 new resources writes hundreds of pages to the
+    WAL, so on a busy record that was one bundle in every few dozen."""
     if engine is None or engine.dialect.name != "sqlite":
         return None
     with _checkpoints_lock:
