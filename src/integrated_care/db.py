@@ -20,6 +20,15 @@ try:  # POSIX only: elsewhere writers simply wait on SQLite's own lock
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
+# SQLite itself comes from pysqlite3-binary where it has a wheel (Linux x86-64): a current
+# SQLite (3.51) built with lookaside memory and without SECURE_DELETE, where Python's own module
+# links the system library (Debian 12: 3.40, built without lookaside, with SECURE_DELETE and
+# memory maps capped at 2 GB). Same file format; elsewhere Python's own module serves.
+try:
+    from pysqlite3 import dbapi2 as sqlite_driver
+except ImportError:  # pragma: no cover
+    import sqlite3 as sqlite_driver
+
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
@@ -71,7 +80,10 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         else:
             kwargs = {k: v for k, v in kwargs.items() if k not in ("pool_size", "max_overflow")}
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+            url,
+            module=sqlite_driver,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            **kwargs,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -100,7 +112,9 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
-SQLITE_MMAP_BYTES = 2_147_418_112  # the most this SQLite build maps (SQLITE_MAX_MMAP_SIZE)
+# A whole-ICS record is ~6 GB: the map covers it (the address space costs nothing until
+# pages are touched). A build with a lower SQLITE_MAX_MMAP_SIZE maps what it allows.
+SQLITE_MMAP_BYTES = 64 << 30
 AUTOCHECKPOINT_PAGES = 20_000  # 80 MB of 4 KB pages; SQLite's default is 1,000
 
 

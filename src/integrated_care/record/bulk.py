@@ -98,6 +98,12 @@ def begin(session: Session) -> None:
         # The commit does not wait for its WAL to reach disk: a server crash may lose the last
         # batches, never part of one (each is one transaction), and a rerun loads them again.
         connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+        # Plan each statement for its own values and the tables as they are now. A prepared
+        # statement's generic plan is made once, while a load's tables are still small; the one
+        # for "which of these 500 patients are stored?" then tested every stored Patient
+        # against all 500 ids: 1.1 s a batch by the end of a whole-ICS load, 90% of the
+        # server's time.
+        connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def insert_new(session: Session, rows: store.Rows) -> None:
