@@ -153,3 +153,18 @@ def test_the_index_build_settings_are_put_back(two_runtimes: tuple[Runtime, Runt
             for name in ("temp_store", "mmap_size", "threads")
         ]
     assert settings == [0, db.SQLITE_MMAP_BYTES, 0]  # every connection's own settings
+
+
+def test_dropped_indexes_are_built_again_each_in_a_transaction_of_its_own(
+    two_runtimes: tuple[Runtime, Runtime],
+) -> None:
+    """The load's index build (several at a time on PostgreSQL) makes every missing index,
+    and only those."""
+    runtime = two_runtimes[0]
+    with runtime.transaction() as session:
+        bulk.drop_indexes(session)
+        assert len(bulk.missing_indexes(session)) == len(bulk.DEFERRABLE_INDEXES)
+    assert bulk.build_indexes(runtime.engine) == len(bulk.DEFERRABLE_INDEXES)
+    with runtime.transaction() as session:
+        assert bulk.missing_indexes(session) == []
+    assert bulk.build_indexes(runtime.engine) == 0

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +29,7 @@ from urllib.parse import parse_qsl
 import orjson
 from sqlalchemy import bindparam, delete, inspect, select, tuple_
 from sqlalchemy import update as sql_update
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from integrated_care.accounts.audit import record_events
@@ -216,8 +219,54 @@ def drop_indexes(session: Session) -> None:
             index.drop(session.connection())
 
 
+def build_indexes(engine: Engine) -> int:
+    """Create whichever deferrable indexes are missing, each in a transaction of its own;
+    returns how many. On PostgreSQL, `INDEX_BUILDERS` at a time, largest table first: two
+    builds share the table reads and the sorting between the CPUs better than one build with
+    PostgreSQL's parallel workers (whole-ICS record: 58 s instead of 77-80 s). SQLite builds
+    one at a time (one writer)."""
+    with Session(engine) as session:
+        missing = missing_indexes(session)
+    if engine.dialect.name != "postgresql":
+        with Session(engine) as session, session.begin():
+            return create_indexes(session)
+    missing.sort(key=lambda index: _INDEX_ORDER.index(index.table.name))
+    queue = iter(missing)
+    lock = threading.Lock()
+
+    def build() -> None:
+        while True:
+            with lock:
+                index = next(queue, None)
+            if index is None:
+                return
+            with engine.begin() as connection:
+                connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+                connection.exec_driver_sql("SET LOCAL max_parallel_maintenance_workers = 1")
+                index.create(connection)
+
+    with ThreadPoolExecutor(INDEX_BUILDERS, thread_name_prefix="ics-index") as pool:
+        for future in [pool.submit(build) for _ in range(INDEX_BUILDERS)]:
+            future.result()
+    return len(missing)
+
+
+INDEX_BUILDERS = 2
+# The tables by number of rows in a whole-ICS record, most first, so the longest builds start
+# first and the two builders finish together.
+_INDEX_ORDER = (
+    "record_search_token",
+    "record_search_reference",
+    "record_search_date",
+    "record_resource",
+    "record_search_string",
+    "record_resource_history",
+)
+
+
 def create_indexes(session: Session) -> int:
-    """Create whichever deferrable indexes are missing; returns how many."""
+    """Create whichever deferrable indexes are missing, in the caller's transaction; returns
+    how many."""
     missing = missing_indexes(session)
     connection = session.connection()
     sqlite = connection.dialect.name == "sqlite"

@@ -160,8 +160,7 @@ def load_record(
     finally:
         if deferred:
             began = time.perf_counter()
-            with runtime.transaction() as session:
-                bulk.create_indexes(session)
+            bulk.build_indexes(runtime.engine)
             result.index_seconds = time.perf_counter() - began
     if result.patients and runtime.engine.dialect.name == "postgresql":
         # Autovacuum analyses a big new table only later: until then PostgreSQL's planner

@@ -26,6 +26,14 @@ ID_LENGTH = 64
 VALUE_LENGTH = 255
 
 
+def _bytewise(length: int) -> String:
+    """Text compared byte by byte on PostgreSQL too (collation "C", as SQLite's BINARY). For
+    codes, systems and parameter names only ever compared with given values: building the
+    token index sorted 6.5 million keys in 19.5 s instead of 30-36 s under the database's
+    C.UTF-8, which PostgreSQL compares through the C library's strcoll, one call per pair."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 class RecordResource(Base):
     """The current version of one FHIR resource."""
 
@@ -73,11 +81,11 @@ class SearchToken(Base):
     )
 
     row_id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    resource_type: Mapped[str] = mapped_column(String(TYPE_LENGTH))
+    resource_type: Mapped[str] = mapped_column(_bytewise(TYPE_LENGTH))
     resource_id: Mapped[str] = mapped_column(String(ID_LENGTH))
-    param: Mapped[str] = mapped_column(String(64))
-    system: Mapped[str | None] = mapped_column(String(VALUE_LENGTH))
-    code: Mapped[str] = mapped_column(String(VALUE_LENGTH))
+    param: Mapped[str] = mapped_column(_bytewise(64))
+    system: Mapped[str | None] = mapped_column(_bytewise(VALUE_LENGTH))
+    code: Mapped[str] = mapped_column(_bytewise(VALUE_LENGTH))
 
 
 class SearchString(Base):
