@@ -77,7 +77,11 @@ class SearchToken(Base):
     __tablename__ = "record_search_token"
     __table_args__ = (
         Index("ix_record_search_token_code", "resource_type", "param", "code", "system"),
-        Index("ix_record_search_token_resource", "resource_type", "resource_id"),
+        # Each search table's rows of one resource (to replace, sort by, _include from), led by
+        # the resource id, which every such look-up names: nearly unique leading keys sort
+        # faster when a load builds the index (token table of a whole-ICS record: 10.3 s
+        # instead of 12.9 s led by the type).
+        Index("ix_record_search_token_resource", "resource_id", "resource_type"),
     )
 
     row_id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -103,7 +107,7 @@ class SearchString(Base):
             "value",
             postgresql_ops={"value": "text_pattern_ops"},
         ),
-        Index("ix_record_search_string_resource", "resource_type", "resource_id"),
+        Index("ix_record_search_string_resource", "resource_id", "resource_type"),
     )
 
     row_id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -121,7 +125,7 @@ class SearchDate(Base):
     __table_args__ = (
         Index("ix_record_search_date_low", "resource_type", "param", "low"),
         Index("ix_record_search_date_high", "resource_type", "param", "high"),
-        Index("ix_record_search_date_resource", "resource_type", "resource_id"),
+        Index("ix_record_search_date_resource", "resource_id", "resource_type"),
     )
 
     row_id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -147,7 +151,7 @@ class SearchReference(Base):
             "resource_type",
             "target_type",
         ),
-        Index("ix_record_search_reference_resource", "resource_type", "resource_id"),
+        Index("ix_record_search_reference_resource", "resource_id", "resource_type"),
     )
 
     row_id: Mapped[int] = mapped_column(BigId, primary_key=True)
