@@ -228,8 +228,10 @@ def build_indexes(engine: Engine) -> int:
     with Session(engine) as session:
         missing = missing_indexes(session)
     if engine.dialect.name != "postgresql":
-        with Session(engine) as session, session.begin():
-            return create_indexes(session)
+        for index in missing:
+            with Session(engine) as session, session.begin():
+                create_indexes(session, [index])
+        return len(missing)
     missing.sort(key=lambda index: _INDEX_ORDER.index(index.table.name))
     queue = iter(missing)
     lock = threading.Lock()
@@ -264,10 +266,10 @@ _INDEX_ORDER = (
 )
 
 
-def create_indexes(session: Session) -> int:
-    """Create whichever deferrable indexes are missing, in the caller's transaction; returns
-    how many."""
-    missing = missing_indexes(session)
+def create_indexes(session: Session, indexes: Sequence[Any] | None = None) -> int:
+    """Create `indexes` (by default whichever deferrable indexes are missing) in the caller's
+    transaction; returns how many."""
+    missing = missing_indexes(session) if indexes is None else list(indexes)
     connection = session.connection()
     sqlite = connection.dialect.name == "sqlite"
     if missing and connection.dialect.name == "postgresql":
