@@ -20,12 +20,14 @@ try:  # POSIX only: elsewhere writers simply wait on SQLite's own lock
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-# SQLite itself comes from pysqlite3-binary where it has a wheel (Linux x86-64): a current
-# SQLite (3.51) built with lookaside memory and without SECURE_DELETE, where Python's own module
-# links the system library (Debian 12: 3.40, built without lookaside, with SECURE_DELETE and
-# memory maps capped at 2 GB). Same file format; elsewhere Python's own module serves.
+# SQLite itself comes from sqlean.py where it has a wheel (Linux x86-64): a current SQLite (3.50)
+# built with lookaside memory, without SECURE_DELETE, with memory maps up to 1 TB and with the
+# sorter's worker threads, which build a whole-ICS record's indexes in half the time
+# (`record.bulk`). Python's own module links the system library (Debian 12: 3.40, no lookaside,
+# SECURE_DELETE, maps capped at 2 GB); pysqlite3-binary, used before, is built without worker
+# threads. Same file format; elsewhere Python's own module serves.
 try:
-    from pysqlite3 import dbapi2 as sqlite_driver
+    import sqlean as sqlite_driver
 except ImportError:  # pragma: no cover
     import sqlite3 as sqlite_driver
 
