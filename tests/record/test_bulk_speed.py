@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 
 from integrated_care import db
 from integrated_care.accounts.models import AuditEvent
-from integrated_care.record import bulk
+from integrated_care.record import deferred_indexes
 from integrated_care.record.loader import ACTION, Scope, default_pcn, load_record
+from integrated_care.record.models import INDEX_TABLES
 from integrated_care.runtime import Runtime
 from tests.conftest import DatabaseTemplates, make_runtime
 
@@ -124,7 +125,7 @@ def test_a_builder_failing_in_a_later_chunk_fails_the_load_with_whole_patients(
             defer_indexes=True,
         )
     with runtime.transaction() as session:
-        assert bulk.missing_indexes(session) == []
+        assert deferred_indexes.missing_indexes(session) == []
         patients = session.scalar(
             text("SELECT count(*) FROM record_resource WHERE resource_type = 'Patient'")
         )
@@ -144,9 +145,9 @@ def test_the_index_build_settings_are_put_back(two_runtimes: tuple[Runtime, Runt
     if runtime.engine.dialect.name != "sqlite":
         pytest.skip("SQLite connection settings")
     with runtime.transaction() as session:
-        bulk.drop_indexes(session)
+        deferred_indexes.drop_indexes(session)
     with runtime.transaction() as session:
-        assert bulk.create_indexes(session) == len(bulk.DEFERRABLE_INDEXES)
+        assert deferred_indexes.create_indexes(session) == len(deferred_indexes.DEFERRABLE_INDEXES)
         connection = session.connection()
         settings = [
             connection.exec_driver_sql(f"PRAGMA {name}").scalar()
@@ -161,10 +162,41 @@ def test_dropped_indexes_are_built_again_each_in_a_transaction_of_its_own(
     """The load's index build (several at a time on PostgreSQL) makes every missing index,
     and only those."""
     runtime = two_runtimes[0]
+    deferred = deferred_indexes.deferrable(runtime.engine.dialect.name)
     with runtime.transaction() as session:
-        bulk.drop_indexes(session)
-        assert len(bulk.missing_indexes(session)) == len(bulk.DEFERRABLE_INDEXES)
-    assert bulk.build_indexes(runtime.engine) == len(bulk.DEFERRABLE_INDEXES)
+        deferred_indexes.drop_indexes(session)
+        assert len(deferred_indexes.missing_indexes(session)) == len(deferred)
+    assert deferred_indexes.build_indexes(runtime.engine) == len(deferred)
     with runtime.transaction() as session:
-        assert bulk.missing_indexes(session) == []
-    assert bulk.build_indexes(runtime.engine) == 0
+        assert deferred_indexes.missing_indexes(session) == []
+    assert deferred_indexes.build_indexes(runtime.engine) == 0
+    if runtime.engine.dialect.name == "postgresql":
+        with runtime.engine.connect() as connection:
+            keys = {
+                model.__tablename__: inspect(connection).get_pk_constraint(model.__tablename__)
+                for model in INDEX_TABLES
+            }
+        assert {table: key["constrained_columns"] for table, key in keys.items()} == {
+            model.__tablename__: ["row_id"] for model in INDEX_TABLES
+        }
+
+
+def test_a_row_key_left_as_a_bare_index_by_an_interrupted_build_becomes_the_key(
+    two_runtimes: tuple[Runtime, Runtime],
+) -> None:
+    """PostgreSQL builds a search table's primary key as a unique index, then attaches it:
+    a build stopped in between still counts the key as missing and finishes it."""
+    runtime = two_runtimes[0]
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("search tables' primary keys are deferred on PostgreSQL only")
+    with runtime.transaction() as session:
+        deferred_indexes.drop_indexes(session)
+    token_key = next(k for k in deferred_indexes.ROW_KEYS if k.table.name == "record_search_token")
+    with runtime.engine.begin() as connection:
+        token_key.create(connection)
+    with runtime.transaction() as session:
+        assert token_key in deferred_indexes.missing_indexes(session)
+    deferred_indexes.build_indexes(runtime.engine)
+    with runtime.engine.connect() as connection:
+        key = inspect(connection).get_pk_constraint("record_search_token")
+    assert key["name"] == token_key.name

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from integrated_care.record import bulk, service, store
+from integrated_care.record import deferred_indexes, service, store
 from integrated_care.record.loader import Scope, default_pcn, load_record
 from integrated_care.record.models import RecordResource, RecordResourceHistory
 from integrated_care.record.service import Caller
@@ -24,7 +24,7 @@ extract = test_loader.extract  # the same synthetic extract fixture
 
 def _missing(runtime: Runtime) -> list[str]:
     with runtime.transaction() as session:
-        return [str(index.name) for index in bulk.missing_indexes(session)]
+        return [str(index.name) for index in deferred_indexes.missing_indexes(session)]
 
 
 def _pcn_expected(folder: Path, pcn: str) -> dict[str, int]:
@@ -100,8 +100,10 @@ def test_a_failed_deferred_load_rebuilds_the_indexes_and_keeps_whole_patients(
 
     # A load killed outright leaves the indexes dropped: the next load finishes the job.
     with record_runtime.transaction() as session:
-        bulk.drop_indexes(session)
-    assert len(_missing(record_runtime)) == len(bulk.DEFERRABLE_INDEXES)
+        deferred_indexes.drop_indexes(session)
+    assert len(_missing(record_runtime)) == len(
+        deferred_indexes.deferrable(record_runtime.engine.dialect.name)
+    )
     again = load_record(record_runtime, extract, scope)
     assert again.skipped_patients == len(seen[0])
     assert _missing(record_runtime) == []

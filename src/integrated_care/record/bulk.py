@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,9 +25,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from sqlalchemy import bindparam, delete, inspect, select, tuple_
+from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy import update as sql_update
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from integrated_care.accounts.audit import record_events
@@ -185,118 +182,6 @@ def write(
         _replace_existing(session, list(existing), rows)
     insert_new(session, rows)
     return written
-
-
-# --- deferred index maintenance -----------------------------------------------------------------
-
-# The secondary indexes a bulk load writes into: of the current versions and of the search
-# tables (primary keys stay: they find a stored resource and refuse duplicates).
-DEFERRABLE_INDEXES = tuple(
-    index
-    for model in (RecordResource, *INDEX_TABLES)
-    for index in sorted(model.__table__.indexes, key=lambda i: str(i.name))
-)
-
-
-def missing_indexes(session: Session) -> list[Any]:
-    """The deferrable indexes that are not in the database (dropped for a load)."""
-    inspector = inspect(session.connection())
-    present = {
-        i["name"]
-        for table in {index.table.name for index in DEFERRABLE_INDEXES}
-        for i in inspector.get_indexes(table)
-    }
-    return [index for index in DEFERRABLE_INDEXES if index.name not in present]
-
-
-def drop_indexes(session: Session) -> None:
-    """Drop the deferrable indexes, so a large load appends rows instead of updating B-trees
-    at random (`create_indexes` builds them again, sorted, in one pass each). Until then the
-    store is complete and correct, and search still answers, by scanning."""
-    missing = {index.name for index in missing_indexes(session)}
-    for index in DEFERRABLE_INDEXES:
-        if index.name not in missing:
-            index.drop(session.connection())
-
-
-def build_indexes(engine: Engine) -> int:
-    """Create whichever deferrable indexes are missing, each in a transaction of its own;
-    returns how many. On PostgreSQL, `INDEX_BUILDERS` at a time, largest table first: two
-    builds share the table reads and the sorting between the CPUs better than one build with
-    PostgreSQL's parallel workers (whole-ICS record: 56.8 s against 63.0 s). SQLite builds
-    one at a time (one writer)."""
-    with Session(engine) as session:
-        missing = missing_indexes(session)
-    if engine.dialect.name != "postgresql":
-        for index in missing:
-            with Session(engine) as session, session.begin():
-                create_indexes(session, [index])
-        return len(missing)
-    missing.sort(key=lambda index: _INDEX_ORDER.index(index.table.name))
-
-    def build(index: Any) -> None:
-        with engine.begin() as connection:
-            connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
-            connection.exec_driver_sql("SET LOCAL max_parallel_maintenance_workers = 1")
-            index.create(connection)
-
-    with ThreadPoolExecutor(INDEX_BUILDERS, thread_name_prefix="ics-index") as pool:
-        list(pool.map(build, missing))  # taken in order; the first failure is raised
-    return len(missing)
-
-
-INDEX_BUILDERS = 2
-# The tables by number of rows in a whole-ICS record, most first, so the longest builds start
-# first and the two builders finish together.
-_INDEX_ORDER = (
-    "record_search_token",
-    "record_search_reference",
-    "record_search_date",
-    "record_resource",
-    "record_search_string",
-    "record_resource_history",
-)
-
-
-def create_indexes(session: Session, indexes: Sequence[Any] | None = None) -> int:
-    """Create `indexes` (by default whichever deferrable indexes are missing) in the caller's
-    transaction; returns how many."""
-    missing = missing_indexes(session) if indexes is None else list(indexes)
-    connection = session.connection()
-    sqlite = connection.dialect.name == "sqlite"
-    if missing and connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
-    elif missing and sqlite:
-        for pragma in _SQLITE_INDEX_BUILD:
-            connection.exec_driver_sql(f"PRAGMA {pragma}")
-    try:
-        for index in missing:
-            index.create(connection)
-    finally:
-        if missing and sqlite:  # the pooled connection goes back to its everyday settings
-            for pragma in _SQLITE_EVERYDAY:
-                connection.exec_driver_sql(f"PRAGMA {pragma}")
-    return len(missing)
-
-
-# Building an index sorts every row of its table. SQLite's sorter hands each sorted run to a
-# worker thread and merges the runs on several (`PRAGMA threads`), but only when its runs go to
-# temporary files: with temp_store = MEMORY it sorts on one thread. Small runs (a small page
-# cache) sort in the processor's cache. Measured on a whole-ICS record (2.3 million resources,
-# 13 million index rows, two cores, the sqlean.py build): every deferred index in 24.3 s
-# (36.7 s of CPU) against 45.6 s on one thread with a 1 GB cache in memory; the token index
-# alone 5.4-6.5 s against 15.1 s. Every connection reads pages through a memory map
-# (db.SQLITE_MMAP_BYTES), the index build too.
-_SQLITE_INDEX_BUILD = (
-    f"threads = {min(8, os.cpu_count() or 1)}",
-    "cache_size = -32768",
-    "temp_store = FILE",
-)
-_SQLITE_EVERYDAY = (
-    "threads = 0",
-    f"cache_size = -{SQLITE_CACHE_KIB}",
-    "temp_store = DEFAULT",
-)
 
 
 def audit_batch(

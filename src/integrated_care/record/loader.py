@@ -39,7 +39,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 
-from integrated_care.record import bulk, store
+from integrated_care.record import bulk, deferred_indexes, store
 from integrated_care.record.load_builder import Builder, gp_diagnosis_codes, mapping
 from integrated_care.record.load_extracts import Extracts, Scope, default_pcn
 from integrated_care.record.load_workers import BUILDERS, _messages, _Plan
@@ -160,7 +160,7 @@ def load_record(
     finally:
         if deferred:
             began = time.perf_counter()
-            bulk.build_indexes(runtime.engine)
+            deferred_indexes.build_indexes(runtime.engine)
             result.index_seconds = time.perf_counter() - began
     if result.patients and runtime.engine.dialect.name == "postgresql":
         # Autovacuum analyses a big new table only later: until then PostgreSQL's planner
@@ -224,7 +224,7 @@ DEFER_FROM_PATIENTS = 2000  # smaller loads keep the indexes up to date as they 
 def _defer_indexes(runtime: Runtime, in_scope: int, wanted: bool | None) -> bool:
     """Drop the secondary indexes for this load? See `load_record`."""
     with runtime.transaction() as session:
-        if bulk.missing_indexes(session):
+        if deferred_indexes.missing_indexes(session):
             return True  # an interrupted deferred load: finish it
         if wanted is None:
             stored = session.scalar(
@@ -234,7 +234,7 @@ def _defer_indexes(runtime: Runtime, in_scope: int, wanted: bool | None) -> bool
             )
             wanted = in_scope >= max(DEFER_FROM_PATIENTS, stored or 0)
         if wanted:
-            bulk.drop_indexes(session)
+            deferred_indexes.drop_indexes(session)
         return wanted
 
 
