@@ -84,8 +84,9 @@ def test_references_and_compartment() -> None:
     }
     rows = index_rows("Observation", "o1", observation)
     refs = {(r["param"], r["target_type"], r["target_id"]) for r in rows.references}
-    # The patient is indexed once, under `patient`: a `subject` search reads those rows too.
-    assert refs == {("patient", "Patient", "p9")}
+    # The patient is the compartment: stored as the resource's patient_id, not as index rows
+    # (`patient` and `subject` searches read that column).
+    assert refs == set()
     assert [(r["low"], r["high"]) for r in rows.dates] == [
         (datetime(2024, 1, 1), datetime(2024, 1, 4))
     ]

@@ -217,6 +217,38 @@ def test_subject_finds_patients_and_other_subjects(fhir: TestClient, data: dict)
     )
 
 
+def test_the_patient_parameter_follows_the_resource_record(fhir: TestClient, data: dict) -> None:  # type: ignore[type-arg]
+    # `patient` is answered from the resource's own patient_id (no index rows are kept for it):
+    # moving a result to another record, taking its subject away and deleting it must all
+    # show in `patient`, `subject`, :missing, _sort and _revinclude at once.
+    result = {
+        "resourceType": "Observation",
+        "id": "moved",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "4548-4"}]},
+        "subject": {"reference": "Patient/a"},
+    }
+    _put(fhir, result)
+    assert "moved" in ids(fhir, "Observation?patient=a")
+    assert "moved" in ids(fhir, "Patient?_id=a&_revinclude=Observation:patient", "include")
+    response = put(fhir, "Observation/moved", {**result, "subject": {"reference": "Patient/b"}})
+    assert response.status_code == 200, response.text
+    assert "moved" not in ids(fhir, "Observation?patient=a")
+    assert "moved" in ids(fhir, "Observation?subject=Patient/b")
+    assert "moved" not in ids(fhir, "Patient?_id=a&_revinclude=Observation:patient", "include")
+    assert ids(fhir, "Observation?_sort=-patient")[:2] == sorted(["moved", "b-hba1c"])
+    assert same(ids(fhir, "Observation?patient:missing=true"), set())
+    response = put(fhir, "Observation/moved", {k: v for k, v in result.items() if k != "subject"})
+    assert response.status_code == 200, response.text
+    assert same(ids(fhir, "Observation?patient:missing=true"), {"moved"})
+    assert "moved" not in ids(fhir, "Observation?patient:missing=false")
+    assert "moved" not in ids(fhir, "Observation?patient=b")
+    _put(fhir, {**result, "id": "gone"})
+    assert fhir.delete("/fhir/Observation/gone").status_code in (200, 204)
+    assert "gone" not in ids(fhir, "Observation?patient=a")
+    assert "gone" not in ids(fhir, "Patient?_id=a&_revinclude=Observation:patient", "include")
+
+
 def test_id_and_last_updated(fhir: TestClient, data: dict) -> None:  # type: ignore[type-arg]
     assert same(ids(fhir, "Patient?_id=a,c"), {"a", "c"})
     assert same(ids(fhir, "Patient?_lastUpdated=lt2000"), set())

@@ -35,9 +35,14 @@ from integrated_care.coordination.referral_record import organisation_reference
 from integrated_care.footprint.models import Organisation
 from integrated_care.record import service
 from integrated_care.record.identifiers import ODS_CODE_SYSTEM
+from integrated_care.record.models import RecordResource as R
 from integrated_care.record.models import SearchReference, SearchToken
 from integrated_care.record.outcomes import FhirError
-from integrated_care.record.relationships import organisation_ids, register_relationship_source
+from integrated_care.record.relationships import (
+    organisation_ids,
+    patients_of,
+    register_relationship_source,
+)
 from integrated_care.record.service import Audit, Caller, Reply
 from integrated_care.runtime import Runtime
 
@@ -436,13 +441,7 @@ def care_plan_activity(principal: Principal) -> Select:
     active = select(token.resource_id).where(
         token.resource_type == "CarePlan", token.param == "status", token.code == "active"
     )
-    return select(ref.target_id).where(
-        ref.resource_type == "CarePlan",
-        ref.param == "patient",
-        ref.target_type == "Patient",
-        ref.resource_id.in_(performing),
-        ref.resource_id.in_(active),
-    )
+    return patients_of("CarePlan", R.id.in_(performing), R.id.in_(active))
 
 
 register_relationship_source(care_plan_activity, "care-plan")

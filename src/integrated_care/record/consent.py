@@ -24,7 +24,8 @@ import orjson
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
-from integrated_care.record.models import RecordResource, SearchReference, SearchToken
+from integrated_care.record.models import RecordResource, SearchToken
+from integrated_care.record.relationships import patients_of
 
 CATEGORY_SYSTEM = "https://fhir.integrated-care.nhs.uk/CodeSystem/sensitive-category"
 SCOPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/consentscope"
@@ -121,15 +122,7 @@ def dissenting_patients() -> Select:
     deny = select(T.resource_id).where(
         T.resource_type == "Consent", T.param == "provision-type", T.code == "deny"
     )
-    F = SearchReference
-    return select(F.target_id).where(
-        F.resource_type == "Consent",
-        F.param == "patient",
-        F.target_type == "Patient",
-        F.resource_id.in_(active),
-        F.resource_id.in_(privacy),
-        F.resource_id.in_(deny),
-    )
+    return patients_of("Consent", R.id.in_(active), R.id.in_(privacy), R.id.in_(deny))
 
 
 def national_opt_out_patients() -> Select:
@@ -144,11 +137,4 @@ def national_opt_out_patients() -> Select:
         T.system == OPT_OUT_SYSTEM,
         T.code == NATIONAL_OPT_OUT,
     )
-    F = SearchReference
-    return select(F.target_id).where(
-        F.resource_type == "Consent",
-        F.param == "patient",
-        F.target_type == "Patient",
-        F.resource_id.in_(active),
-        F.resource_id.in_(opt_out),
-    )
+    return patients_of("Consent", R.id.in_(active), R.id.in_(opt_out))

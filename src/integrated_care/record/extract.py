@@ -294,6 +294,7 @@ def _plan(resource_type: str) -> tuple[_Plan, ...]:
     return tuple(
         (p.name, _TABLE_OF[p.type], _getter(p.path), _VALUES[p.type], p.indexed_targets)
         for p in definition.params.values()
+        if p.type != "reference" or p.indexed_targets  # the compartment's: record_resource
     )
 
 

@@ -42,6 +42,7 @@ from integrated_care.record.models import (
 ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 OPEN_EPISODE = ("planned", "waitlist", "active", "onhold")
 F = SearchReference
+R = RecordResource
 T = SearchToken
 
 RelationshipSource = Callable[[Principal], Select | None]
@@ -83,13 +84,14 @@ def organisation_ids(ods_code: str | BindParameter[str]) -> Select:
 
 
 def _with_status(resource_type: str, statuses: tuple[str, ...]) -> ColumnElement[bool]:
-    """The referring row's resource (``F``) has one of these statuses (checked per resource,
-    through its index rows, so one patient's check reads only that patient's resources)."""
+    """The resource (``R``, see :func:`patients_of`) has one of these statuses (checked per
+    resource, through its index rows, so one patient's check reads only that patient's
+    resources)."""
     return (
         select(T.resource_id)
         .where(
             T.resource_type == resource_type,
-            T.resource_id == F.resource_id,
+            T.resource_id == R.id,
             T.param == "status",
             T.code.in_(statuses),
         )
@@ -111,13 +113,14 @@ def _referring_to_organisation(
 def _refers_to_organisation(
     resource_type: str, params: tuple[str, ...], code: str
 ) -> ColumnElement[bool]:
-    """The referring row's resource (``F``) refers to the organisation by one of `params`."""
+    """The resource (``R``, see :func:`patients_of`) refers to the organisation by one of
+    `params`."""
     other = aliased(SearchReference)
     return (
         select(other.resource_id)
         .where(
             other.resource_type == resource_type,
-            other.resource_id == F.resource_id,
+            other.resource_id == R.id,
             other.param.in_(params),
             other.target_type == "Organization",
             other.target_id.in_(organisation_ids(code)),
@@ -126,11 +129,15 @@ def _refers_to_organisation(
     )
 
 
-def _patients_of(resource_type: str, *conditions: ColumnElement[bool]) -> Select:
-    return select(F.target_id).where(
-        F.resource_type == resource_type,
-        F.param == "patient",
-        F.target_type == "Patient",
+def patients_of(resource_type: str, *conditions: ColumnElement[bool]) -> Select:
+    """A SELECT of the patients whose records hold a current resource of this type meeting
+    `conditions` (on ``R``, the resource). From the resource's own patient_id, which is its
+    compartment reference (``searchparams.SearchParam.reads_compartment``): a lookup for one
+    patient reads that patient's resources by the (patient, type) index."""
+    return select(R.patient_id).where(
+        R.resource_type == resource_type,
+        R.patient_id.is_not(None),
+        R.deleted.is_(False),
         *conditions,
     )
 
@@ -144,7 +151,7 @@ def registered(principal: Principal) -> Select:
 
 def open_episode(principal: Principal) -> Select:
     code = principal.organisation_code
-    return _patients_of(
+    return patients_of(
         "EpisodeOfCare",
         _refers_to_organisation("EpisodeOfCare", ("organization",), code),
         _with_status("EpisodeOfCare", OPEN_EPISODE),
@@ -153,7 +160,7 @@ def open_episode(principal: Principal) -> Select:
 
 def active_referral(principal: Principal) -> Select:
     code = principal.organisation_code
-    return _patients_of(
+    return patients_of(
         "ServiceRequest",
         _refers_to_organisation("ServiceRequest", ("performer",), code),
         _with_status("ServiceRequest", ("active",)),
@@ -162,7 +169,7 @@ def active_referral(principal: Principal) -> Select:
 
 def care_team(principal: Principal) -> Select:
     code = principal.organisation_code
-    return _patients_of(
+    return patients_of(
         "CareTeam",
         _refers_to_organisation("CareTeam", ("participant", "participant-organization"), code),
         _with_status("CareTeam", ("active",)),

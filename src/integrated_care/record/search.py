@@ -1,8 +1,10 @@
 """Search: FHIR query parameters -> one indexed SQL query over the resource table and the
 search index tables, with sorting, paging and _include / _revinclude.
 
-Each parameter becomes ``resource.id IN (SELECT resource_id FROM <index> WHERE ...)``;
-repeated parameters are ANDed and comma-separated values ORed, as FHIR specifies.
+Each parameter becomes ``resource.id IN (SELECT resource_id FROM <index> WHERE ...)``, except
+the compartment parameter (``Encounter?patient=``), which compares the resource's own
+``patient_id`` (`SearchParam.reads_compartment`); repeated parameters are ANDed and
+comma-separated values ORed, as FHIR specifies.
 """
 
 from __future__ import annotations
@@ -12,8 +14,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session, aliased
 
 from integrated_care.record.extract import VALUE_LENGTH, date_range, normalise, parse_reference
 from integrated_care.record.models import (
@@ -215,12 +228,14 @@ def _rows_of(column: Any, resource_type: str, name: str) -> ColumnElement[bool]:
 
 
 def _in_index(table: Any, resource_type: str, name: str, *conditions: ColumnElement) -> Any:
-    return R.id.in_(
-        select(table.resource_id).where(
-            table.resource_type == resource_type,
-            _rows_of(table.param, resource_type, name),
-            *conditions,
-        )
+    return R.id.in_(_index_rows(table, resource_type, name, *conditions))
+
+
+def _index_rows(table: Any, resource_type: str, name: str, *conditions: ColumnElement) -> Select:
+    return select(table.resource_id).where(
+        table.resource_type == resource_type,
+        _rows_of(table.param, resource_type, name),
+        *conditions,
     )
 
 
@@ -314,10 +329,64 @@ def _reference_value(param: SearchParam, modifier: str | None, value: str) -> Co
     return and_(SearchReference.target_id == value, SearchReference.target_type.in_(types))
 
 
-def _missing(table: Any, resource_type: str, name: str, value: str) -> Any:
-    present = _in_index(table, resource_type, name)
+def _compartment_ids(modifier: str | None, values: list[str]) -> list[str]:
+    """The patient ids among a reference search's values: what `patient_id` may equal."""
+    ids = []
+    for value in values:
+        parsed = parse_reference(value)
+        if parsed is not None:
+            if parsed[0] == "Patient":
+                ids.append(parsed[1])
+        elif modifier in (None, "Patient"):
+            ids.append(value)
+    return ids
+
+
+def _reference(
+    resource_type: str,
+    param: SearchParam,
+    modifier: str | None,
+    values: list[str],
+    per_resource: bool,
+) -> Any:
+    """The SQL condition of a reference parameter: its stored rows, and for one reading the
+    compartment (`SearchParam.reads_compartment`) the resource's patient_id."""
+    stored = or_(*[_reference_value(param, modifier, v) for v in values])
+    name = param.name
+    if not param.reads_compartment:
+        indexed = _has_index if per_resource else _in_index
+        return indexed(SearchReference, resource_type, name, stored)
+    patient_ids = _compartment_ids(modifier, values)
+    if per_resource:
+        own = R.patient_id.in_(patient_ids) if patient_ids else false()
+        if not param.rows_of:
+            return own
+        return or_(own, _has_index(SearchReference, resource_type, name, stored))
+    # The ids of those patients' resources of this type, which the (patient, type) index
+    # lists, looked up by the primary key as any index table's ids are. Without table
+    # statistics (SQLite has none unless analysed) a plain ``patient_id IN (..)`` let SQLite
+    # walk the whole type in id order to spare a sort; an OR of two lists did the same.
+    ids: list[Select] = []
+    if patient_ids:
+        own_rows = aliased(RecordResource)
+        ids.append(
+            select(own_rows.id).where(
+                own_rows.patient_id.in_(patient_ids), own_rows.resource_type == resource_type
+            )
+        )
+    if param.rows_of:
+        ids.append(_index_rows(SearchReference, resource_type, name, stored))
+    if not ids:
+        return false()
+    return R.id.in_(ids[0] if len(ids) == 1 else union_all(*ids))
+
+
+def _missing(table: Any, param: SearchParam, value: str) -> Any:
     if value not in ("true", "false"):
-        raise FhirError.of(400, f"{name}:missing takes true or false, not {value!r}")
+        raise FhirError.of(400, f"{param.name}:missing takes true or false, not {value!r}")
+    present = _in_index(table, param.resource_type, param.name) if param.rows_of else false()
+    if param.reads_compartment:
+        present = or_(R.patient_id.is_not(None), present)
     return not_(present) if value == "true" else present
 
 
@@ -356,7 +425,7 @@ def _condition(  # type: ignore[no-untyped-def]
     assert param is not None
     table = _TABLES[param.type]
     if modifier == "missing":
-        return _missing(table, resource_type, name, value)
+        return _missing(table, param, value)
     if param.type == "token":
         matched = indexed(table, resource_type, name, or_(*map(_token_value, values)))
         return not_(matched) if modifier == "not" else matched
@@ -369,8 +438,7 @@ def _condition(  # type: ignore[no-untyped-def]
             prefix, low, high = _range(name, item)
             parts.append(_range_condition(prefix, low, high, SearchDate.low, SearchDate.high))
         return indexed(table, resource_type, name, or_(*parts))
-    parts = [_reference_value(param, modifier, v) for v in values]
-    return indexed(table, resource_type, name, or_(*parts))
+    return _reference(resource_type, param, modifier, values, per_resource)
 
 
 def _instant_condition(prefix: str, low: datetime, high: datetime) -> Any:
@@ -456,6 +524,10 @@ def _sorted(query: Select, request: SearchRequest) -> Select:
                     "token": SearchToken.code,
                     "reference": SearchReference.target_id,
                 }[param.type]
+            if param.reads_compartment and not param.rows_of:
+                key = R.patient_id
+                order += [key.is_(None), key.desc() if descending else key.asc()]
+                continue
             aggregate = func.max(column) if descending else func.min(column)
             keys = (
                 select(table.resource_id.label("rid"), aggregate.label("k"))
@@ -467,7 +539,8 @@ def _sorted(query: Select, request: SearchRequest) -> Select:
                 .subquery()
             )
             query = query.outerjoin(keys, keys.c.rid == R.id)
-            key = keys.c.k
+            # A broader parameter (`subject`) holds one reference: the patient or a stored one.
+            key = func.coalesce(R.patient_id, keys.c.k) if param.reads_compartment else keys.c.k
         order += [key.is_(None), key.desc() if descending else key.asc()]
     return query.order_by(*order, R.id)
 
@@ -519,23 +592,43 @@ def _included(session: Session, request: SearchRequest, matches: list[RecordReso
     keys: set[tuple[str, str]] = set()
     F = SearchReference
     for source, name, target in request.includes:
-        query = select(F.target_type, F.target_id).where(
-            F.resource_type == source,
-            _rows_of(F.param, source, name),
-            F.resource_id.in_(ids),
-        )
-        if target:
-            query = query.where(F.target_type == target)
-        keys |= {(t, i) for t, i in session.execute(query)}
+        param = _reference_param(source, name)
+        if param.rows_of:
+            query = select(F.target_type, F.target_id).where(
+                F.resource_type == source,
+                _rows_of(F.param, source, name),
+                F.resource_id.in_(ids),
+            )
+            if target:
+                query = query.where(F.target_type == target)
+            keys |= {(t, i) for t, i in session.execute(query)}
+        if param.reads_compartment and target in (None, "Patient"):
+            patients = select(literal("Patient"), R.patient_id).where(
+                R.resource_type == source, R.id.in_(ids), R.patient_id.is_not(None)
+            )
+            keys |= {(t, i) for t, i in session.execute(patients)}
     for source, name in request.revincludes:
-        query = select(F.resource_type, F.resource_id).where(
-            F.resource_type == source,
-            _rows_of(F.param, source, name),
-            F.target_type == request.resource_type,
-            F.target_id.in_(ids),
-        )
-        keys |= {(t, i) for t, i in session.execute(query)}
+        param = _reference_param(source, name)
+        if param.rows_of:
+            query = select(F.resource_type, F.resource_id).where(
+                F.resource_type == source,
+                _rows_of(F.param, source, name),
+                F.target_type == request.resource_type,
+                F.target_id.in_(ids),
+            )
+            keys |= {(t, i) for t, i in session.execute(query)}
+        if param.reads_compartment and request.resource_type == "Patient":
+            records = select(R.resource_type, R.id).where(
+                R.resource_type == source, R.patient_id.in_(ids)
+            )
+            keys |= {(t, i) for t, i in session.execute(records)}
     return _fetch(session, keys, seen)
+
+
+def _reference_param(resource_type: str, name: str) -> SearchParam:
+    param = definitions().param(resource_type, name)
+    assert param is not None  # the parser accepts only known reference parameters
+    return param
 
 
 def find_ids(

@@ -32,6 +32,13 @@ class SearchParam:
     # one lacks (a Group, a Device), and a search for the broader reads the rows of both.
     indexed_targets: tuple[str, ...] = ()
     rows_of: tuple[str, ...] = ()
+    # The compartment parameter (`patient` of an Encounter) names the patient whose record the
+    # resource is in, which record_resource.patient_id already holds for every resource: its
+    # rows would repeat that column (2.15 of 4.3 million reference rows of a whole-ICS record),
+    # so none are stored, and a search for it, or for a broader parameter reading its rows
+    # (`subject`), reads the column instead. (Its element holds one reference in every R4
+    # type with a compartment here, and patient_id is that reference.)
+    reads_compartment: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,8 +83,9 @@ def load_definitions(path: Path = DATA_FILE) -> Definitions:
         compartment = spec.get("compartment")
         if compartment not in (None, "_self") and compartment not in params:
             raise ValueError(f"{resource_type}: compartment parameter {compartment!r} not defined")
+        shared = _sharing_rows(resource_type, params)
         resources[resource_type] = ResourceDefinition(
-            resource_type, _sharing_rows(resource_type, params), compartment
+            resource_type, _from_compartment(resource_type, shared, compartment), compartment
         )
     return Definitions(raw["version"], resources)
 
@@ -105,6 +113,29 @@ def _sharing_rows(resource_type: str, params: dict[str, SearchParam]) -> dict[st
         else:
             shared[name] = replace(param, indexed_targets=param.targets, rows_of=(name,))
     return shared
+
+
+def _from_compartment(
+    resource_type: str, params: dict[str, SearchParam], compartment: str | None
+) -> dict[str, SearchParam]:
+    """Mark the parameters answered from record_resource.patient_id (`reads_compartment`):
+    the compartment parameter, which then stores no rows, and those reading its rows."""
+    if compartment in (None, "_self"):
+        return params
+    if params[compartment].targets != ("Patient",):
+        # patient_id holds one Patient; a parameter with other targets needs its rows.
+        raise ValueError(f"{resource_type}.{compartment}: a compartment refers to Patient only")
+    return {
+        name: replace(
+            param,
+            indexed_targets=() if name == compartment else param.indexed_targets,
+            rows_of=tuple(n for n in param.rows_of if n != compartment),
+            reads_compartment=True,
+        )
+        if compartment in param.rows_of
+        else param
+        for name, param in params.items()
+    }
 
 
 @lru_cache(maxsize=1)
