@@ -26,7 +26,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from integrated_care.record.extract import VALUE_LENGTH, date_range, normalise, parse_reference
 from integrated_care.record.models import (
@@ -342,6 +342,9 @@ def _compartment_ids(modifier: str | None, values: list[str]) -> list[str]:
     return ids
 
 
+_OWN = RecordResource.__table__.alias("own")  # the record's rows as a list of ids
+
+
 def _reference(
     resource_type: str,
     param: SearchParam,
@@ -351,31 +354,33 @@ def _reference(
 ) -> Any:
     """The SQL condition of a reference parameter: its stored rows, and for one reading the
     compartment (`SearchParam.reads_compartment`) the resource's patient_id."""
-    stored = or_(*[_reference_value(param, modifier, v) for v in values])
     name = param.name
+
+    def stored() -> ColumnElement[bool]:
+        return or_(*[_reference_value(param, modifier, v) for v in values])
+
     if not param.reads_compartment:
         indexed = _has_index if per_resource else _in_index
-        return indexed(SearchReference, resource_type, name, stored)
+        return indexed(SearchReference, resource_type, name, stored())
     patient_ids = _compartment_ids(modifier, values)
     if per_resource:
         own = R.patient_id.in_(patient_ids) if patient_ids else false()
         if not param.rows_of:
             return own
-        return or_(own, _has_index(SearchReference, resource_type, name, stored))
+        return or_(own, _has_index(SearchReference, resource_type, name, stored()))
     # The ids of those patients' resources of this type, which the (patient, type) index
     # lists, looked up by the primary key as any index table's ids are. Without table
     # statistics (SQLite has none unless analysed) a plain ``patient_id IN (..)`` let SQLite
     # walk the whole type in id order to spare a sort; an OR of two lists did the same.
     ids: list[Select] = []
     if patient_ids:
-        own_rows = aliased(RecordResource)
         ids.append(
-            select(own_rows.id).where(
-                own_rows.patient_id.in_(patient_ids), own_rows.resource_type == resource_type
+            select(_OWN.c.id).where(
+                _OWN.c.patient_id.in_(patient_ids), _OWN.c.resource_type == resource_type
             )
         )
     if param.rows_of:
-        ids.append(_index_rows(SearchReference, resource_type, name, stored))
+        ids.append(_index_rows(SearchReference, resource_type, name, stored()))
     if not ids:
         return false()
     return R.id.in_(ids[0] if len(ids) == 1 else union_all(*ids))
