@@ -520,34 +520,41 @@ def _sorted(query: Select, request: SearchRequest) -> Select:
         else:
             param = definitions().param(request.resource_type, name)
             assert param is not None
-            table = _TABLES[param.type]
-            if param.type == "date":
-                column = SearchDate.high if descending else SearchDate.low
-            else:
-                column = {
-                    "string": SearchString.value,
-                    "token": SearchToken.code,
-                    "reference": SearchReference.target_id,
-                }[param.type]
             if param.reads_compartment and not param.rows_of:
-                key = R.patient_id
-                order += [key.is_(None), key.desc() if descending else key.asc()]
-                continue
-            aggregate = func.max(column) if descending else func.min(column)
-            keys = (
-                select(table.resource_id.label("rid"), aggregate.label("k"))
-                .where(
-                    table.resource_type == request.resource_type,
-                    _rows_of(table.param, request.resource_type, name),
-                )
-                .group_by(table.resource_id)
-                .subquery()
-            )
-            query = query.outerjoin(keys, keys.c.rid == R.id)
-            # A broader parameter (`subject`) holds one reference: the patient or a stored one.
-            key = func.coalesce(R.patient_id, keys.c.k) if param.reads_compartment else keys.c.k
+                key = R.patient_id  # the compartment parameter: no rows, the resource's column
+            else:
+                query, key = _sort_key(query, request.resource_type, param, descending)
         order += [key.is_(None), key.desc() if descending else key.asc()]
     return query.order_by(*order, R.id)
+
+
+def _sort_key(
+    query: Select, resource_type: str, param: SearchParam, descending: bool
+) -> tuple[Select, Any]:
+    """`query` joined to each resource's sort key from `param`'s index rows, and that key."""
+    table = _TABLES[param.type]
+    if param.type == "date":
+        column = SearchDate.high if descending else SearchDate.low
+    else:
+        column = {
+            "string": SearchString.value,
+            "token": SearchToken.code,
+            "reference": SearchReference.target_id,
+        }[param.type]
+    aggregate = func.max(column) if descending else func.min(column)
+    keys = (
+        select(table.resource_id.label("rid"), aggregate.label("k"))
+        .where(
+            table.resource_type == resource_type,
+            _rows_of(table.param, resource_type, param.name),
+        )
+        .group_by(table.resource_id)
+        .subquery()
+    )
+    query = query.outerjoin(keys, keys.c.rid == R.id)
+    # A broader parameter (`subject`) holds one reference: the patient or a stored one.
+    key = func.coalesce(R.patient_id, keys.c.k) if param.reads_compartment else keys.c.k
+    return query, key
 
 
 @dataclass
